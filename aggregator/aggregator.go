@@ -1,0 +1,339 @@
+package aggregator
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/tumblemetrics/tumble/sample"
+)
+
+// Aggregator folds samples into tumbling windows, one per output series and
+// storage policy, and emits the points of the windows that the watermark
+// closes. It does no I/O and reads no clock: time comes in with the samples
+// (event time) and with Advance (the watermark), so that the same input gives
+// the same output, byte for byte, on every replica.
+//
+// An Aggregator is not safe for concurrent use: one goroutine owns it (one
+// per shard).
+type Aggregator struct {
+	opts   Options
+	q      quantileState
+	series map[uint64]*series // by Target.Key
+	queue  closeQueue
+	wm     int64 // watermark, ms; windows with end+lateness <= wm are closed
+	stats  Stats
+
+	freeWindows []*window
+	nextSweep   int64
+}
+
+// series is the state of one target: its open windows and what its
+// transforms remember between windows.
+type series struct {
+	target  *Target
+	typ     sample.Type // effective type of its values, fixed by the first sample
+	aggs    Set         // the target's aggregations, less those undefined on typ
+	types   []Type      // aggs in emission order
+	windows []*window   // open windows, all policies
+	lastEnd int64       // end of the latest window opened
+
+	in0    inputState // the first input series; mapping rules have no other
+	in0ID  uint64
+	hasIn0 bool
+	inMore map[uint64]*inputState
+	post   []postState // [policy*len(types)+i], when the target has a Post transform
+}
+
+// SeriesIdle is how long an output series with no open window keeps its
+// state (cumulative baselines, running totals) before it is forgotten.
+const SeriesIdle = 15 * time.Minute
+
+// New returns an Aggregator with the given options.
+func New(opts Options) (*Aggregator, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	a := &Aggregator{
+		opts:   opts,
+		series: make(map[uint64]*series),
+		wm:     math.MinInt64,
+	}
+	a.q = newQuantileState(a.opts.SignificantFigures, a.opts.ExactLimit, &a.stats)
+	a.queue.buckets = make(map[int64][]*window)
+	return a, nil
+}
+
+// Stats returns the counters of what the aggregator did so far.
+func (a *Aggregator) Stats() Stats { return a.stats }
+
+// ActiveSeries returns the number of output series the aggregator holds.
+func (a *Aggregator) ActiveSeries() int { return len(a.series) }
+
+// Watermark returns the current watermark in ms (math.MinInt64 before the
+// first Advance).
+func (a *Aggregator) Watermark() int64 { return a.wm }
+
+// Add folds sample s of input series input (its SeriesID) into target t. The
+// sample is dropped, and counted, when its window has closed (Stats.Late) or
+// its type differs from the series' (Stats.TypeMismatch).
+func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
+	typ := t.Pre.Effective(s.Type)
+	sr := a.series[t.Key]
+	if sr == nil {
+		sr = a.newSeries(t, typ)
+	} else if sr.typ != typ {
+		a.stats.TypeMismatch++
+		return
+	}
+	ts := s.TimestampMs
+	// A sample late for every policy changes nothing, baselines included.
+	open := 0
+	for _, p := range t.Policies {
+		if !a.closed(p, windowStart(ts, p.ResolutionMs())) {
+			open++
+		}
+	}
+	if open == 0 {
+		a.stats.Late += uint64(len(t.Policies))
+		return
+	}
+	e := entry{v: s.Value, ts: ts, trace: s.TraceID}
+	var incr float64
+	switch t.Pre {
+	case TransformIncrease, TransformPerSecond:
+		d, dt, ok := sr.input(input).increase(e.v, ts, &a.stats)
+		if !ok {
+			return
+		}
+		e.v = d
+		if t.Pre == TransformPerSecond {
+			e.v = d / (float64(dt) / 1000)
+		}
+	case TransformAdd:
+		in := sr.input(input)
+		in.total += e.v
+		e.v = in.total
+	}
+	switch typ {
+	case sample.Counter:
+		incr = e.v
+	case sample.Cumulative:
+		if sr.aggs&(1<<Increase|1<<Rate) != 0 {
+			incr, _, _ = sr.input(input).increase(e.v, ts, &a.stats)
+		}
+	}
+	a.stats.Samples++
+	for i, p := range t.Policies {
+		res := p.ResolutionMs()
+		start := windowStart(ts, res)
+		if a.closed(p, start) {
+			a.stats.Late++
+			continue
+		}
+		a.addToWindow(a.window(sr, i, start, res), &e, incr)
+	}
+}
+
+// windowStart returns the start of the window of resolution res holding ts:
+// windows are aligned to the epoch, [k·res, (k+1)·res).
+func windowStart(ts, res int64) int64 {
+	s := ts - ts%res
+	if ts < 0 && ts%res != 0 {
+		s -= res
+	}
+	return s
+}
+
+// closed reports whether the window of p starting at start has closed.
+func (a *Aggregator) closed(p Policy, start int64) bool {
+	return start+p.ResolutionMs()+a.opts.lateness(p) <= a.wm
+}
+
+func (a *Aggregator) newSeries(t *Target, typ sample.Type) *series {
+	want := t.Aggregations
+	if want == 0 {
+		want = Defaults(typ)
+	}
+	var aggs Set
+	for _, at := range want.Types() {
+		if at.Supports(typ) {
+			aggs = aggs.With(at)
+		} else {
+			a.stats.Unsupported++
+		}
+	}
+	sr := &series{target: t, typ: typ, aggs: aggs, types: aggs.Types()}
+	if t.Post != NoTransform {
+		sr.post = make([]postState, len(t.Policies)*len(sr.types))
+	}
+	a.series[t.Key] = sr
+	return sr
+}
+
+// input returns the state of input series id.
+func (sr *series) input(id uint64) *inputState {
+	if !sr.hasIn0 {
+		sr.hasIn0, sr.in0ID = true, id
+	}
+	if sr.in0ID == id {
+		return &sr.in0
+	}
+	if sr.inMore == nil {
+		sr.inMore = make(map[uint64]*inputState)
+	}
+	in := sr.inMore[id]
+	if in == nil {
+		in = &inputState{}
+		sr.inMore[id] = in
+	}
+	return in
+}
+
+// window returns the open window of sr under policy i starting at start,
+// opening it if needed.
+func (a *Aggregator) window(sr *series, i int, start, res int64) *window {
+	for _, w := range sr.windows {
+		if w.start == start && w.policy == i {
+			return w
+		}
+	}
+	var w *window
+	if n := len(a.freeWindows); n > 0 {
+		w = a.freeWindows[n-1]
+		a.freeWindows = a.freeWindows[:n-1]
+	} else {
+		w = &window{}
+	}
+	*w = window{series: sr, policy: i, start: start, end: start + res}
+	if sr.aggs.HasQuantile() {
+		w.dist = a.q.getDist()
+	}
+	sr.windows = append(sr.windows, w)
+	sr.lastEnd = max(sr.lastEnd, w.end)
+	a.queue.push(w.end+a.opts.lateness(sr.target.Policies[i]), w)
+	a.stats.WindowsOpened++
+	return w
+}
+
+// Advance moves the watermark to wm (it never moves back) and appends to dst
+// the points of every window whose end plus lateness is at or before it, in
+// order of closing time, then of opening. It returns the extended dst.
+func (a *Aggregator) Advance(wm int64, dst []Point) []Point {
+	if wm <= a.wm {
+		return dst
+	}
+	a.wm = wm
+	for len(a.queue.times) > 0 && a.queue.times[0] <= wm {
+		dst = a.closeBucket(dst)
+	}
+	if wm >= a.nextSweep {
+		a.sweep()
+		a.nextSweep = wm + SeriesIdle.Milliseconds()/4
+	}
+	return dst
+}
+
+// Flush closes every open window, as if the watermark had passed them all,
+// and appends their points to dst. The watermark moves to the last closing
+// time, so later samples of those windows count as late.
+func (a *Aggregator) Flush(dst []Point) []Point {
+	for len(a.queue.times) > 0 {
+		a.wm = max(a.wm, a.queue.times[0])
+		dst = a.closeBucket(dst)
+	}
+	return dst
+}
+
+// closeBucket closes the windows of the earliest closing time.
+func (a *Aggregator) closeBucket(dst []Point) []Point {
+	ct := a.queue.times[0]
+	a.queue.times = a.queue.times[1:]
+	ws := a.queue.buckets[ct]
+	delete(a.queue.buckets, ct)
+	for _, w := range ws {
+		dst = a.emit(w, dst)
+		a.release(w)
+	}
+	a.queue.free = append(a.queue.free, ws[:0])
+	return dst
+}
+
+// emit appends the points of closed window w.
+func (a *Aggregator) emit(w *window, dst []Point) []Point {
+	sr := w.series
+	for i, t := range sr.types {
+		v, e := a.value(w, t)
+		p := Point{
+			Target: sr.target, Aggregation: t, Aggregations: sr.aggs,
+			Policy: sr.target.Policies[w.policy], StartMs: w.start, EndMs: w.end, Value: v,
+		}
+		if sr.post != nil {
+			out, ok := sr.post[w.policy*len(sr.types)+i].apply(sr.target.Post, v, w.end)
+			if !ok {
+				continue
+			}
+			p.Value = out
+		} else if e != nil {
+			p.HasExemplar = true
+			p.Exemplar = Exemplar{TraceID: e.trace, Value: e.v, TimestampMs: e.ts}
+		}
+		dst = append(dst, p)
+		a.stats.Points++
+	}
+	a.stats.WindowsClosed++
+	return dst
+}
+
+// release detaches closed window w from its series and recycles it.
+func (a *Aggregator) release(w *window) {
+	sr := w.series
+	if i := slices.Index(sr.windows, w); i >= 0 {
+		sr.windows = slices.Delete(sr.windows, i, i+1)
+	}
+	if w.dist != nil {
+		a.q.putDist(w.dist)
+	}
+	*w = window{}
+	a.freeWindows = append(a.freeWindows, w)
+}
+
+// sweep forgets series that have had no open window for SeriesIdle.
+func (a *Aggregator) sweep() {
+	idle := SeriesIdle.Milliseconds()
+	for k, sr := range a.series {
+		if len(sr.windows) == 0 && sr.lastEnd+idle <= a.wm {
+			delete(a.series, k)
+		}
+	}
+}
+
+// closeQueue holds open windows by closing time (end plus lateness). Windows
+// are aligned, so few distinct closing times are pending at once: a sorted
+// slice of them beats a heap.
+type closeQueue struct {
+	times   []int64 // sorted, distinct
+	buckets map[int64][]*window
+	free    [][]*window
+}
+
+func (q *closeQueue) push(ct int64, w *window) {
+	b, ok := q.buckets[ct]
+	if !ok {
+		i, _ := slices.BinarySearch(q.times, ct)
+		q.times = slices.Insert(q.times, i, ct)
+		if n := len(q.free); n > 0 {
+			b = q.free[n-1]
+			q.free = q.free[:n-1]
+		}
+	}
+	q.buckets[ct] = append(b, w)
+}
+
+// String describes the aggregator's state, for debugging.
+func (a *Aggregator) String() string {
+	return fmt.Sprintf("aggregator{series=%d open windows=%d watermark=%d}",
+		len(a.series), a.stats.WindowsOpened-a.stats.WindowsClosed, a.wm)
+}

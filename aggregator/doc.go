@@ -1,0 +1,66 @@
+// Package aggregator folds metric samples into tumbling windows and emits one
+// point per window, output series, storage policy and aggregation.
+//
+// It is the deterministic core of tumble: no I/O, no clock, no goroutines.
+// Event time comes with each sample; the watermark comes from the caller
+// (in the server, from watermark records in the shard's Kafka partition; in
+// replay, from the largest timestamp read so far). The same samples in the
+// same order, with the same watermarks, give the same points byte for byte,
+// which is what lets the replicas of a shard agree.
+//
+// # Windows
+//
+// A window of resolution res is [k·res, (k+1)·res) in milliseconds since the
+// epoch. It closes when the watermark reaches its end plus the allowed
+// lateness (Options.Lateness; by default one resolution, at most two
+// minutes). A sample whose window has closed is dropped and counted in
+// Stats.Late: never silently.
+//
+// # Aggregations
+//
+// Last, Min, Max, Mean, Median, Count, Sum, SumSq, Stdev, P10 … P9999 (M3's
+// set), Increase and Rate. Which apply depends on the type of the values:
+// quantiles need a distribution (gauges, timers), Increase and Rate a counter,
+// and sums of cumulative totals mean nothing (see Type.Supports). Percentiles
+// follow the nearest-rank definition: the value at rank ceil(q·n) of the
+// window's sorted samples. Up to Options.ExactLimit samples a window keeps
+// them all and is exact; beyond, it records them in an HDR histogram and the
+// answer is a real sample of the bucket that holds that rank, within the
+// histogram's precision (1% with two significant figures).
+//
+// Every percentile point carries an exemplar: a real sample of the window at
+// that rank (a trace ID, its value and timestamp), preferring, among samples
+// of equivalent value, one with a trace ID. Min, Max and Last carry the sample
+// that set them.
+//
+// # Output names
+//
+// A target with one aggregation keeps its metric name. With several,
+// percentiles (and Median) add a label quantile="0.99" to the name, and the
+// others take a suffix: _count, _sum, _min, _max, _mean, _last, _sum_sq,
+// _stdev, _increase, _rate. See OutputName and OutputLabels.
+//
+// # Cumulative counters
+//
+// A cumulative sample's increase is measured from the previous sample of the
+// same input series (a drop is a reset and counts from zero) and belongs to
+// the window of the later sample. The first sample of an input series only
+// sets the baseline (Stats.Baselines); an older sample than the last one adds
+// nothing (Stats.OutOfOrder). Rate is Increase divided by the resolution in
+// seconds.
+//
+// # Use
+//
+//	agg, err := aggregator.New(aggregator.Options{})
+//	...
+//	for each sample s and each target t that rules matched for it {
+//	    agg.Add(t, s.SeriesID(), &s)
+//	}
+//	points = agg.Advance(watermarkMs, points[:0]) // the windows it closed
+//	for _, p := range points {
+//	    store(p.SeriesName(), p.SeriesLabels(), p.EndMs, p.Value, p.Exemplar)
+//	}
+//
+// An Aggregator is owned by one goroutine; Targets are immutable and may be
+// shared.
+package aggregator

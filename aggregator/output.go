@@ -1,0 +1,69 @@
+package aggregator
+
+import "github.com/tumblemetrics/tumble/sample"
+
+// Exemplar is the real sample behind a point: for a percentile, a sample of
+// the window at (or, past the exact limit, within the histogram's precision
+// of) the point's rank; for Min, Max and Last, the sample that set them.
+type Exemplar struct {
+	TraceID     sample.TraceID // zero when no sample that qualified had one
+	Value       float64
+	TimestampMs int64
+}
+
+// Point is one aggregated value of one closed window.
+type Point struct {
+	Target      *Target
+	Aggregation Type
+	// Aggregations is the target's resolved set; with the aggregation it
+	// decides the output series' name and labels.
+	Aggregations Set
+	Policy       Policy
+	StartMs      int64 // the window is [StartMs, EndMs)
+	EndMs        int64
+	Value        float64
+	HasExemplar  bool
+	Exemplar     Exemplar
+}
+
+// SeriesName returns the name of the series the point belongs to.
+func (p *Point) SeriesName() string {
+	return OutputName(p.Target.Name, p.Aggregation, p.Aggregations.Len())
+}
+
+// SeriesLabels returns the labels of the series the point belongs to; for a
+// quantile of a multi-aggregation rule they include the quantile label.
+func (p *Point) SeriesLabels() sample.Labels {
+	return OutputLabels(p.Target.Labels, p.Aggregation, p.Aggregations.Len())
+}
+
+// value returns the point of aggregation t for window w, and the sample
+// behind it if t carries one.
+func (a *Aggregator) value(w *window, t Type) (float64, *entry) {
+	m := &w.moments
+	switch t {
+	case Last:
+		return w.x.last.v, &w.x.last
+	case Min:
+		return w.x.min.v, &w.x.min
+	case Max:
+		return w.x.max.v, &w.x.max
+	case Count:
+		return float64(m.count), nil
+	case Sum:
+		return m.valueSum(), nil
+	case Mean:
+		return m.valueMean(), nil
+	case SumSq:
+		return m.valueSumSq(), nil
+	case Stdev:
+		return m.valueStdev(), nil
+	case Increase:
+		return w.incr + w.incrC, nil
+	case Rate:
+		return (w.incr + w.incrC) / (float64(w.end-w.start) / 1000), nil
+	}
+	v, e := a.q.quantile(w.dist, t)
+	w.scratch = e
+	return v, &w.scratch
+}

@@ -1,0 +1,361 @@
+package aggregator
+
+import (
+	"bytes"
+	"cmp"
+	"math"
+	"math/bits"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/tumblemetrics/tumble/sample"
+)
+
+// entry is one sample of a distribution: enough to report it as an exemplar.
+type entry struct {
+	v     float64
+	ts    int64
+	trace sample.TraceID
+}
+
+// histogramHighest is the highest scaled value a histogram tracks: 2^62 units,
+// about 4.6e12 times the smallest non-zero value of the window when it left
+// exact mode, since the unit is a millionth of that (see dist.toHistogram).
+const histogramHighest = 1 << 62
+
+// dist holds the values of one window for its quantiles. It starts exact: up
+// to the aggregator's exact limit it keeps every sample, and a quantile is the
+// sample at rank ceil(q·n) of the sorted values. Past the limit it moves to
+// two HDR histograms (magnitudes of negative values, and the rest) over
+// values scaled by unit, plus, for each occupied histogram bucket, the one
+// sample that represents it (its exemplar). A quantile is then the
+// representative of the bucket that holds rank ceil(q·n): a real sample whose
+// value is within the histogram's precision of the exact answer.
+//
+// A dist is owned by one window; the aggregator recycles them.
+type dist struct {
+	exact []entry
+	pos   *hdr.Histogram // nil while exact
+	neg   *hdr.Histogram // nil until a negative value arrives in histogram mode
+	unit  float64
+	// reps[i/repPage][i%repPage] represents bucket i, pages allocated as
+	// buckets fill; negative values' buckets follow the others'. Bit i of
+	// seen is set once bucket i has a representative, of traced once that
+	// representative has a trace ID.
+	reps         []*repPage
+	seen, traced []uint64
+}
+
+// repPage holds the representatives of 64 consecutive buckets.
+type repPage [64]entry
+
+// quantileState is the part of the aggregator that dists share: precision,
+// and free lists so that windows do not allocate histograms anew.
+type quantileState struct {
+	sigFigs    int
+	exactLimit int
+	subMag     uint    // log2 of the histogram's sub-bucket count
+	relWidth   float64 // a bucket's width relative to its values, at most
+	buckets    int     // bucket indexes of one histogram
+	freeDists  []*dist
+	freeHists  []*hdr.Histogram
+	freePages  []*repPage
+	stats      *Stats
+}
+
+func newQuantileState(sigFigs, exactLimit int, stats *Stats) quantileState {
+	// HDR keeps 2·10^s values per bucket at unit resolution, rounded up to a
+	// power of two; above them, each power of two has half as many buckets.
+	subMag := uint(bits.Len64(uint64(2*math.Pow10(sigFigs)) - 1))
+	return quantileState{
+		sigFigs: sigFigs, exactLimit: exactLimit, subMag: subMag,
+		relWidth: math.Ldexp(1, -int(subMag-1)), stats: stats,
+		buckets: (64 - int(subMag) + 1) << (subMag - 1),
+	}
+}
+
+func (q *quantileState) getDist() *dist {
+	if n := len(q.freeDists); n > 0 {
+		d := q.freeDists[n-1]
+		q.freeDists = q.freeDists[:n-1]
+		return d
+	}
+	return &dist{}
+}
+
+// putDist recycles d. Exact buffers keep their capacity; very large ones are
+// dropped so that one burst does not pin memory forever.
+func (q *quantileState) putDist(d *dist) {
+	if cap(d.exact) > 4*q.exactLimit+64 {
+		d.exact = nil
+	}
+	d.exact = d.exact[:0]
+	for _, h := range []*hdr.Histogram{d.pos, d.neg} {
+		if h != nil {
+			h.Reset()
+			q.freeHists = append(q.freeHists, h)
+		}
+	}
+	d.pos, d.neg = nil, nil
+	for i, pg := range d.reps {
+		if pg != nil {
+			q.freePages = append(q.freePages, pg)
+			d.reps[i] = nil
+		}
+	}
+	clear(d.seen)
+	clear(d.traced)
+	q.freeDists = append(q.freeDists, d)
+}
+
+func (q *quantileState) getHist() *hdr.Histogram {
+	if n := len(q.freeHists); n > 0 {
+		h := q.freeHists[n-1]
+		q.freeHists = q.freeHists[:n-1]
+		return h
+	}
+	return hdr.New(1, histogramHighest, q.sigFigs)
+}
+
+// add records e in d. Samples go to the exact buffer first; once it holds
+// more than the exact limit, the window moves to histograms and the buffer is
+// drained into them whenever it fills again. Recording a buffer's worth at a
+// time keeps one histogram's lines in cache while the samples of many series
+// interleave.
+func (q *quantileState) add(d *dist, e entry) {
+	d.exact = append(d.exact, e)
+	if len(d.exact) > q.exactLimit {
+		q.drain(d)
+	}
+}
+
+// drain moves the buffered samples into d's histograms, creating them on the
+// first call. The unit is a millionth of the smallest non-zero magnitude in
+// the buffer then, rounded down to a power of ten, so that values from there
+// up to about 4.6e12 times it keep the histogram's relative precision.
+func (q *quantileState) drain(d *dist) {
+	if d.pos == nil {
+		minAbs := math.Inf(1)
+		for i := range d.exact {
+			if a := math.Abs(d.exact[i].v); a != 0 && a < minAbs {
+				minAbs = a
+			}
+		}
+		if math.IsInf(minAbs, 1) {
+			minAbs = 1e-3 // all zeros so far: resolve down to a nanounit
+		}
+		d.unit = math.Pow10(int(math.Floor(math.Log10(minAbs))) - 6)
+		d.pos = q.getHist()
+		if d.reps == nil {
+			words := (2*q.buckets + 63) / 64
+			d.reps = make([]*repPage, words)
+			d.seen, d.traced = make([]uint64, words), make([]uint64, words)
+		}
+	}
+	for i := range d.exact {
+		q.record(d, d.exact[i])
+	}
+	d.exact = d.exact[:0]
+}
+
+// record adds e to d's histograms and bucket representatives.
+func (q *quantileState) record(d *dist, e entry) {
+	scaled := math.Abs(e.v) / d.unit
+	var iv int64
+	if scaled >= histogramHighest {
+		iv = histogramHighest
+		q.stats.Clamped++
+	} else {
+		iv = int64(scaled)
+	}
+	h, idx := d.pos, q.bucketIndex(iv)
+	if e.v < 0 {
+		if d.neg == nil {
+			d.neg = q.getHist()
+		}
+		h, idx = d.neg, idx+q.buckets
+	}
+	_ = h.RecordValue(iv) // in range by construction
+	// The first sample of a bucket represents it until a sample with a trace
+	// ID arrives; the first such one stays.
+	w, bit := idx/64, uint64(1)<<(idx%64)
+	switch {
+	case d.traced[w]&bit != 0:
+	case d.seen[w]&bit == 0 || !e.trace.IsZero():
+		pg := d.reps[w]
+		if pg == nil {
+			pg = q.getPage()
+			d.reps[w] = pg
+		}
+		pg[idx%64] = e
+		d.seen[w] |= bit
+		if !e.trace.IsZero() {
+			d.traced[w] |= bit
+		}
+	}
+}
+
+func (q *quantileState) getPage() *repPage {
+	if n := len(q.freePages); n > 0 {
+		pg := q.freePages[n-1]
+		q.freePages = q.freePages[:n-1]
+		return pg
+	}
+	return new(repPage)
+}
+
+// bucketIndex returns the index of v's bucket in a histogram's counts, as
+// HDR lays them out for a lowest discernible value of 1.
+func (q *quantileState) bucketIndex(v int64) int {
+	b := max(bits.Len64(uint64(v)), int(q.subMag)) - int(q.subMag)
+	half := 1 << (q.subMag - 1)
+	return (b+1)<<(q.subMag-1) + int(v>>b) - half
+}
+
+// bucketKey returns the lowest value of the histogram bucket holding v: v
+// with all but its top subMag bits cleared (HDR's lowest equivalent value for
+// a lowest discernible value of 1).
+func (q *quantileState) bucketKey(v int64) int64 {
+	shift := bits.Len64(uint64(v)) - int(q.subMag)
+	if shift <= 0 {
+		return v
+	}
+	return v >> shift << shift
+}
+
+// count returns how many values d holds; d's buffer must be drained unless
+// d is exact.
+func (d *dist) count() uint64 {
+	if d.pos == nil {
+		return uint64(len(d.exact))
+	}
+	n := d.pos.TotalCount()
+	if d.neg != nil {
+		n += d.neg.TotalCount()
+	}
+	return uint64(n)
+}
+
+// compareEntries orders samples by value, then timestamp, then trace ID: an
+// order that depends on the samples alone, not on their arrival.
+func compareEntries(a, b *entry) int {
+	switch {
+	case a.v < b.v:
+		return -1
+	case a.v > b.v:
+		return 1
+	case a.ts != b.ts:
+		return cmp.Compare(a.ts, b.ts)
+	}
+	return bytes.Compare(a.trace[:], b.trace[:])
+}
+
+// selectRank reorders es so that es[k] is the sample a sort by
+// compareEntries would put at k, the smaller ones before it and the larger
+// after (quickselect with three-way partitions, so runs of identical samples
+// cost no more than distinct ones). A window needs a few ranks, not an order:
+// this is linear where a sort is not.
+func selectRank(es []entry, k int) {
+	lo, hi := 0, len(es)-1
+	rnd := uint64(len(es))*0x9e3779b97f4a7c15 + uint64(k) + 1
+	for hi-lo >= 12 {
+		// Pivots from a fixed-seed xorshift: the result does not depend
+		// on them, and no input order makes every pivot a bad one.
+		rnd ^= rnd << 13
+		rnd ^= rnd >> 7
+		rnd ^= rnd << 17
+		pivot := es[lo+int(rnd%uint64(hi-lo+1))]
+		lt, i, gt := lo, lo, hi
+		for i <= gt {
+			switch c := compareEntries(&es[i], &pivot); {
+			case c < 0:
+				es[lt], es[i] = es[i], es[lt]
+				lt++
+				i++
+			case c > 0:
+				es[i], es[gt] = es[gt], es[i]
+				gt--
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt - 1
+		case k > gt:
+			lo = gt + 1
+		default:
+			return
+		}
+	}
+	for i := lo + 1; i <= hi; i++ { // insertion sort of the small rest
+		for j := i; j > lo && compareEntries(&es[j], &es[j-1]) < 0; j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
+	}
+}
+
+// quantile returns the value of quantile type t and the sample behind it.
+// d must be non-empty.
+func (q *quantileState) quantile(d *dist, t Type) (float64, entry) {
+	if d.pos != nil && len(d.exact) > 0 {
+		q.drain(d)
+	}
+	n := d.count()
+	r := t.rank(n)
+	if d.pos == nil {
+		return q.exactQuantile(d.exact, int(r-1))
+	}
+	h, rr, neg := d.pos, r, false
+	if d.neg != nil {
+		nn := uint64(d.neg.TotalCount())
+		if r <= nn {
+			// The r-th smallest value is the negative one of the
+			// (nn-r+1)-th smallest magnitude.
+			h, rr, neg = d.neg, nn-r+1, true
+		} else {
+			rr = r - nn
+		}
+	}
+	total := h.TotalCount()
+	// ValueAtPercentile takes the rank round(p/100·total); aiming a quarter
+	// below rr makes that rank exactly rr, free of float error.
+	idx := q.bucketIndex(h.ValueAtPercentile((float64(rr) - 0.25) / float64(total) * 100))
+	if neg {
+		idx += q.buckets
+	}
+	e := d.reps[idx/64][idx%64]
+	return e.v, e
+}
+
+// exactQuantile returns the value at index i of the samples in sorted order
+// and its exemplar: the sample itself when it has a trace ID, otherwise the
+// sample with a trace ID whose value is equivalent (within the histogram's
+// relative precision) and closest, ties going to the first in sorted order.
+func (q *quantileState) exactQuantile(es []entry, i int) (float64, entry) {
+	selectRank(es, i)
+	e := es[i]
+	if !e.trace.IsZero() {
+		return e.v, e
+	}
+	best, bestD := -1, math.Inf(1)
+	for j := range es {
+		c := &es[j]
+		if c.trace.IsZero() || !q.equivalent(c.v, e.v) {
+			continue
+		}
+		d := math.Abs(c.v - e.v)
+		if d < bestD || d == bestD && compareEntries(c, &es[best]) < 0 {
+			best, bestD = j, d
+		}
+	}
+	if best < 0 {
+		return e.v, e
+	}
+	return e.v, es[best]
+}
+
+// equivalent reports whether a and b are the same within the histogram's
+// relative precision.
+func (q *quantileState) equivalent(a, b float64) bool {
+	return a == b || math.Abs(a-b) <= q.relWidth*math.Max(math.Abs(a), math.Abs(b))
+}

@@ -1,0 +1,237 @@
+package aggregator
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/tumblemetrics/tumble/sample"
+)
+
+// Policy is a storage policy: windows of Resolution, kept for Retention.
+type Policy struct {
+	Resolution time.Duration
+	Retention  time.Duration
+}
+
+// ParsePolicy parses M3's "resolution:retention" form, e.g. "10s:2d".
+func ParsePolicy(s string) (Policy, error) {
+	res, ret, ok := strings.Cut(s, ":")
+	if !ok {
+		return Policy{}, fmt.Errorf("storage policy %q: want resolution:retention, e.g. 10s:2d", s)
+	}
+	var p Policy
+	var err error
+	if p.Resolution, err = ParseDuration(res); err != nil {
+		return Policy{}, fmt.Errorf("storage policy %q: resolution: %w", s, err)
+	}
+	if p.Retention, err = ParseDuration(ret); err != nil {
+		return Policy{}, fmt.Errorf("storage policy %q: retention: %w", s, err)
+	}
+	return p, p.Validate()
+}
+
+// Validate checks that p can be aggregated and stored: a resolution of at
+// least one millisecond, in whole milliseconds, and a retention no shorter
+// than the resolution.
+func (p Policy) Validate() error {
+	switch {
+	case p.Resolution < time.Millisecond:
+		return fmt.Errorf("resolution %s is below the 1ms minimum", p.Resolution)
+	case p.Resolution%time.Millisecond != 0:
+		return fmt.Errorf("resolution %s is not a whole number of milliseconds", p.Resolution)
+	case p.Retention < p.Resolution:
+		return fmt.Errorf("retention %s is shorter than the resolution %s", FormatDuration(p.Retention), FormatDuration(p.Resolution))
+	}
+	return nil
+}
+
+// String returns p in M3's form, with the largest whole unit: "10s:2d".
+func (p Policy) String() string {
+	return FormatDuration(p.Resolution) + ":" + FormatDuration(p.Retention)
+}
+
+// ResolutionMs returns the resolution in milliseconds.
+func (p Policy) ResolutionMs() int64 { return p.Resolution.Milliseconds() }
+
+var durationUnits = []struct {
+	suffix string
+	d      time.Duration
+}{
+	{"y", 365 * 24 * time.Hour}, {"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour},
+	{"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond},
+}
+
+// ParseDuration parses a duration as M3 writes them: Go's units plus d (24h),
+// w (7d) and y (365d), e.g. "10s", "2d", "720h", "1d12h".
+func ParseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, fmt.Errorf("empty duration")
+	}
+	var total time.Duration
+	rest := s
+	for rest != "" {
+		i := 0
+		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
+			i++
+		}
+		j := i
+		for j < len(rest) && !(rest[j] >= '0' && rest[j] <= '9' || rest[j] == '.') {
+			j++
+		}
+		num, unit := rest[:i], rest[i:j]
+		rest = rest[j:]
+		if num == "" || unit == "" {
+			return 0, fmt.Errorf("duration %q: want a number and a unit (ms, s, m, h, d, w, y) in every term", s)
+		}
+		var d time.Duration
+		switch unit {
+		case "d", "w", "y":
+			n, err := strconv.ParseFloat(num, 64)
+			if err != nil {
+				return 0, fmt.Errorf("duration %q: bad number %q", s, num)
+			}
+			for _, u := range durationUnits {
+				if u.suffix == unit {
+					d = time.Duration(n * float64(u.d))
+				}
+			}
+		default:
+			var err error
+			if d, err = time.ParseDuration(num + unit); err != nil {
+				return 0, fmt.Errorf("duration %q: unknown unit %q (want ms, s, m, h, d, w or y)", s, unit)
+			}
+		}
+		total += d
+	}
+	if total <= 0 {
+		return 0, fmt.Errorf("duration %q is not positive", s)
+	}
+	return total, nil
+}
+
+// FormatDuration writes d with the largest unit that divides it: 48h is "2d".
+func FormatDuration(d time.Duration) string {
+	for _, u := range durationUnits[2:] { // d, h, m, s, ms: y and w would surprise
+		if d >= u.d && d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.suffix
+		}
+	}
+	return d.String()
+}
+
+// Transform is one of M3's pipeline transforms.
+type Transform uint8
+
+// The transforms. Before the rollup (Target.Pre) they act on each input series
+// of a target; after it (Target.Post), on each aggregated series across its
+// windows.
+const (
+	NoTransform Transform = iota
+	// TransformIncrease reads values as a cumulative counter and yields the
+	// increase since the previous value; a drop is a reset, whose increase is
+	// the new value. The first value of a series only sets the baseline.
+	TransformIncrease
+	// TransformPerSecond yields that increase divided by the seconds since
+	// the previous value.
+	TransformPerSecond
+	// TransformAdd yields the running total of the values.
+	TransformAdd
+)
+
+var transformNames = [...]string{NoTransform: "", TransformIncrease: "Increase", TransformPerSecond: "PerSecond", TransformAdd: "Add"}
+
+// ParseTransform returns the transform M3 calls s.
+func ParseTransform(s string) (Transform, error) {
+	for t := TransformIncrease; t <= TransformAdd; t++ {
+		if transformNames[t] == s {
+			return t, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown transform %q (want Increase, PerSecond or Add)", s)
+}
+
+// String returns M3's name of t, "" for NoTransform.
+func (t Transform) String() string {
+	if int(t) < len(transformNames) {
+		return transformNames[t]
+	}
+	return "Transform(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Effective returns the type that values of type st have after t: Increase
+// makes counter increments, PerSecond a gauge of rates, Add a cumulative.
+func (t Transform) Effective(st sample.Type) sample.Type {
+	switch t {
+	case TransformIncrease:
+		return sample.Counter
+	case TransformPerSecond:
+		return sample.Gauge
+	case TransformAdd:
+		return sample.Cumulative
+	}
+	return st
+}
+
+// Target is one output series that a rule derives from an input series: its
+// name and labels, the aggregations it keeps per storage policy, and the
+// transforms around them. Targets are built by NewTarget and are immutable:
+// the matcher caches them and the aggregator keeps a pointer to them.
+type Target struct {
+	// ID identifies the output series (its name and labels); it picks the
+	// shard. Targets of one series that differ in pipeline share the ID.
+	ID uint64
+	// Key identifies the target with its pipeline; the aggregator keeps one
+	// state per Key.
+	Key    uint64
+	Name   string
+	Labels sample.Labels
+	// Aggregations is empty when the rule named none: Defaults of the type
+	// of the first sample that reaches the target apply.
+	Aggregations Set
+	Policies     []Policy // sorted by resolution, then retention; no duplicates
+	Pre, Post    Transform
+}
+
+// NewTarget returns the target for series name{labels} with the given
+// pipeline; it computes ID and Key. labels must be sorted and are kept, not
+// copied; policies are sorted and deduplicated into a copy.
+func NewTarget(name string, labels sample.Labels, aggs Set, policies []Policy, pre, post Transform) *Target {
+	ps := sortedPolicies(policies)
+	t := &Target{
+		ID: labels.Hash(name), Name: name, Labels: labels,
+		Aggregations: aggs, Policies: ps, Pre: pre, Post: post,
+	}
+	var b [8]byte
+	d := xxhash.New()
+	binary.LittleEndian.PutUint64(b[:], t.ID)
+	_, _ = d.Write(b[:])
+	binary.LittleEndian.PutUint32(b[:4], uint32(aggs))
+	b[4], b[5] = byte(pre), byte(post)
+	_, _ = d.Write(b[:6])
+	for _, p := range ps {
+		binary.LittleEndian.PutUint64(b[:], uint64(p.Resolution))
+		_, _ = d.Write(b[:])
+		binary.LittleEndian.PutUint64(b[:], uint64(p.Retention))
+		_, _ = d.Write(b[:])
+	}
+	t.Key = d.Sum64()
+	return t
+}
+
+// sortedPolicies returns a sorted copy of ps without duplicates.
+func sortedPolicies(policies []Policy) []Policy {
+	ps := append([]Policy(nil), policies...)
+	slices.SortFunc(ps, func(a, b Policy) int {
+		if c := cmp.Compare(a.Resolution, b.Resolution); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Retention, b.Retention)
+	})
+	return slices.Compact(ps)
+}

@@ -1,0 +1,96 @@
+package sample
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Label is one name/value pair of a series.
+type Label struct {
+	Name, Value string
+}
+
+// Labels is a set of labels sorted by name, names unique. A Labels value is
+// shared freely once built: nothing may modify it in place.
+type Labels []Label
+
+// FromMap returns the labels of m, sorted by name.
+func FromMap(m map[string]string) Labels {
+	ls := make(Labels, 0, len(m))
+	for n, v := range m {
+		ls = append(ls, Label{Name: n, Value: v})
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+	return ls
+}
+
+// Get returns the value of the label called name and whether it is present.
+func (ls Labels) Get(name string) (string, bool) {
+	// Series have few labels: a linear scan beats a binary search here.
+	for i := range ls {
+		if ls[i].Name == name {
+			return ls[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Map returns the labels as a map, for encoding.
+func (ls Labels) Map() map[string]string {
+	m := make(map[string]string, len(ls))
+	for _, l := range ls {
+		m[l.Name] = l.Value
+	}
+	return m
+}
+
+// Equal reports whether ls and o hold the same labels.
+func (ls Labels) Equal(o Labels) bool {
+	if len(ls) != len(o) {
+		return false
+	}
+	for i := range ls {
+		if ls[i] != o[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// String formats the labels as {a="1", b="2"}.
+func (ls Labels) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, l := range ls {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(l.Name)
+		b.WriteString(`="`)
+		b.WriteString(l.Value)
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// separator never occurs in valid UTF-8, so name and label boundaries cannot
+// be forged by the strings themselves.
+const separator = "\xff"
+
+// Hash returns the xxhash of a series' name and labels; it is the series ID
+// used for sharding and for identifying output series.
+func (ls Labels) Hash(name string) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.WriteString(name)
+	for i := range ls {
+		_, _ = d.WriteString(separator)
+		_, _ = d.WriteString(ls[i].Name)
+		_, _ = d.WriteString(separator)
+		_, _ = d.WriteString(ls[i].Value)
+	}
+	return d.Sum64()
+}

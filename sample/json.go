@@ -29,8 +29,8 @@ type jsonSample struct {
 	Name        *string           `json:"name"`
 	Labels      map[string]string `json:"labels"`
 	Type        *string           `json:"type"`
-	Value       *json.Number      `json:"value"`
-	TimestampMs *json.Number      `json:"timestamp_ms"`
+	Value       json.RawMessage   `json:"value"`
+	TimestampMs json.RawMessage   `json:"timestamp_ms"`
 	TraceID     *string           `json:"trace_id"`
 }
 
@@ -42,7 +42,6 @@ func DecodeJSON(data []byte) (Sample, error) {
 	var js jsonSample
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	dec.UseNumber()
 	if err := dec.Decode(&js); err != nil {
 		return Sample{}, jsonError(err)
 	}
@@ -78,17 +77,17 @@ func (js *jsonSample) sample() (Sample, error) {
 	if js.Value == nil {
 		return s, &DecodeError{Field: "value", Reason: "missing"}
 	}
-	v, err := strconv.ParseFloat(string(*js.Value), 64)
+	v, err := strconv.ParseFloat(string(js.Value), 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return s, &DecodeError{Field: "value", Reason: fmt.Sprintf("%s is not a finite float64", *js.Value)}
+		return s, &DecodeError{Field: "value", Reason: fmt.Sprintf("%s is not a finite number", js.Value)}
 	}
 	s.Value = v
 	if js.TimestampMs == nil {
 		return s, &DecodeError{Field: "timestamp_ms", Reason: "missing"}
 	}
-	ts, err := strconv.ParseInt(string(*js.TimestampMs), 10, 64)
+	ts, err := strconv.ParseInt(string(js.TimestampMs), 10, 64)
 	if err != nil {
-		return s, &DecodeError{Field: "timestamp_ms", Reason: fmt.Sprintf("%s is not an integer number of milliseconds", *js.TimestampMs)}
+		return s, &DecodeError{Field: "timestamp_ms", Reason: fmt.Sprintf("%s is not an integer number of milliseconds", js.TimestampMs)}
 	}
 	if ts < 0 {
 		return s, &DecodeError{Field: "timestamp_ms", Reason: fmt.Sprintf("%d is before the Unix epoch", ts)}
@@ -117,7 +116,7 @@ func jsonError(err error) error {
 	if errors.Is(err, io.EOF) {
 		return &DecodeError{Reason: "empty input"}
 	}
-	return &DecodeError{Reason: strings.TrimPrefix(msg, "json: ")}
+	return &DecodeError{Reason: "malformed JSON: " + strings.TrimPrefix(msg, "json: ")}
 }
 
 // AppendJSON appends the JSON form of s to dst. DecodeJSON(AppendJSON(nil, s))

@@ -3,6 +3,7 @@ package sample
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -75,6 +76,16 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+func TestHashLongSeries(t *testing.T) {
+	long := Labels{{Name: "a", Value: strings.Repeat("x", 300)}, {Name: "b", Value: "y"}}
+	short := Labels{{Name: "a", Value: "x"}}
+	for _, ls := range []Labels{long, short} {
+		if got, want := ls.Hash("m"), ls.hashDigest("m"); got != want {
+			t.Errorf("Hash of %d labels: got %x, want the digest's %x", len(ls), got, want)
+		}
+	}
 }
 
 func TestSeriesIDIgnoresLabelOrder(t *testing.T) {

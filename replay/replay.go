@@ -1,0 +1,189 @@
+package replay
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/tumblemetrics/tumble/aggregator"
+	"github.com/tumblemetrics/tumble/rules"
+	"github.com/tumblemetrics/tumble/sample"
+)
+
+// Options configures a replay. The zero value applies the server's defaults.
+type Options struct {
+	Aggregator aggregator.Options
+	Matcher    rules.MatcherOptions
+	// Skip, if set, is told of every input line that was skipped.
+	Skip func(LineError)
+}
+
+// LineError is an input line that could not be used.
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+// Summary counts what a replay read and wrote.
+type Summary struct {
+	Lines     int    // lines read, blank ones included
+	Samples   int    // samples decoded
+	Skipped   int    // lines that did not decode
+	Unmatched int    // samples that no rule matched: they are not kept
+	Dropped   int    // samples a drop rule matched
+	Points    uint64 // points written
+	Stats     aggregator.Stats
+}
+
+// MaxLine bounds one input line; a longer one is reported and skipped.
+const MaxLine = 1 << 20
+
+// Run aggregates the JSON samples of in, one per line, under rs and writes
+// the points to out as JSON lines. It returns an error only when it cannot
+// go on (reading in, writing out, bad options); bad lines are skipped and
+// counted.
+func Run(rs *rules.RuleSet, in io.Reader, out io.Writer, opts Options) (Summary, error) {
+	agg, err := aggregator.New(opts.Aggregator)
+	if err != nil {
+		return Summary{}, fmt.Errorf("replay: %w", err)
+	}
+	r := &run{agg: agg, m: rules.NewMatcher(rs, opts.Matcher), w: bufio.NewWriterSize(out, 1<<16), wm: -1}
+	skip := func(le LineError) {
+		r.sum.Skipped++
+		if opts.Skip != nil {
+			opts.Skip(le)
+		}
+	}
+	err = EachSample(in, skip, &r.sum.Lines, r.add)
+	if err == nil {
+		r.points = agg.Flush(r.points)
+		err = r.write()
+	}
+	if err == nil {
+		if err = r.w.Flush(); err != nil {
+			err = fmt.Errorf("replay: write points: %w", err)
+		}
+	}
+	r.sum.Stats = agg.Stats()
+	return r.sum, err
+}
+
+// run is the state of one replay.
+type run struct {
+	agg    *aggregator.Aggregator
+	m      *rules.Matcher
+	w      *bufio.Writer
+	wm     int64
+	points []aggregator.Point
+	line   []byte
+	sum    Summary
+}
+
+// add feeds one sample to the targets it matches and closes the windows the
+// new watermark passes.
+func (r *run) add(s *sample.Sample) error {
+	r.sum.Samples++
+	res := r.m.Match(s)
+	if res.Dropped {
+		r.sum.Dropped++
+	}
+	if len(res.Rules) == 0 {
+		r.sum.Unmatched++
+	}
+	for _, t := range res.Targets {
+		r.agg.Add(t, res.SeriesID, s)
+	}
+	if s.TimestampMs > r.wm {
+		r.wm = s.TimestampMs
+		r.points = r.agg.Advance(r.wm, r.points)
+		return r.write()
+	}
+	return nil
+}
+
+// write writes and forgets the pending points.
+func (r *run) write() error {
+	for i := range r.points {
+		r.line = AppendPoint(r.line[:0], &r.points[i])
+		r.line = append(r.line, '\n')
+		if _, err := r.w.Write(r.line); err != nil {
+			return fmt.Errorf("replay: write points: %w", err)
+		}
+	}
+	r.sum.Points += uint64(len(r.points))
+	r.points = r.points[:0]
+	return nil
+}
+
+// EachSample decodes the JSON samples of in, one per line, and calls fn with
+// each. Blank lines are passed over; a line that does not decode, or is longer
+// than MaxLine, is reported to skip (if set) and passed over. lines, if set,
+// counts the lines read. EachSample stops at the first error of reading in or
+// of fn.
+func EachSample(in io.Reader, skip func(LineError), lines *int, fn func(*sample.Sample) error) error {
+	br := bufio.NewReaderSize(in, 64<<10)
+	var buf []byte
+	n := 0
+	defer func() {
+		if lines != nil {
+			*lines = n
+		}
+	}()
+	for {
+		var tooLong bool
+		var err error
+		buf, tooLong, err = readLine(br, buf[:0])
+		eof := err == io.EOF
+		if err != nil && !eof {
+			return fmt.Errorf("read samples: %w", err)
+		}
+		if eof && len(buf) == 0 && !tooLong {
+			return nil
+		}
+		n++
+		text := bytes.TrimSpace(buf)
+		switch {
+		case tooLong:
+			if skip != nil {
+				skip(LineError{Line: n, Err: fmt.Errorf("line longer than %d bytes", MaxLine)})
+			}
+		case len(text) > 0:
+			s, err := sample.DecodeJSON(text)
+			if err != nil {
+				if skip != nil {
+					skip(LineError{Line: n, Err: err})
+				}
+				break
+			}
+			if err := fn(&s); err != nil {
+				return err
+			}
+		}
+		if eof {
+			return nil
+		}
+	}
+}
+
+// readLine appends the next line of br to buf, without its newline. A line
+// longer than MaxLine is read to its end and discarded: tooLong is set and
+// the line returned is empty.
+func readLine(br *bufio.Reader, buf []byte) (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(buf)+len(chunk) > MaxLine+1 {
+				tooLong, buf = true, buf[:0]
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return bytes.TrimSuffix(buf, []byte{'\n'}), tooLong, err
+	}
+}

@@ -35,7 +35,7 @@ type series struct {
 	target  *Target
 	typ     sample.Type // effective type of its values, fixed by the first sample
 	aggs    Set         // the target's aggregations, less those undefined on typ
-	types   []Type      // aggs in emission order
+	quant   bool        // aggs has a quantile
 	windows []*window   // open windows, all policies
 	lastEnd int64       // end of the latest window opened
 
@@ -43,7 +43,9 @@ type series struct {
 	in0ID  uint64
 	hasIn0 bool
 	inMore map[uint64]*inputState
-	post   []postState // [policy*len(types)+i], when the target has a Post transform
+	post   []postState // [policy*aggs.Len()+i], when the target has a Post transform
+
+	collided *series // the next series whose target has the same Key
 }
 
 // SeriesIdle is how long an output series with no open window keeps its
@@ -82,6 +84,9 @@ func (a *Aggregator) Watermark() int64 { return a.wm }
 func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	typ := t.Pre.Effective(s.Type)
 	sr := a.series[t.Key]
+	for sr != nil && sr.target != t && !sr.target.Same(t) {
+		sr = sr.collided // another target with the same 64-bit key
+	}
 	if sr == nil {
 		sr = a.newSeries(t, typ)
 	} else if sr.typ != typ {
@@ -165,10 +170,11 @@ func (a *Aggregator) newSeries(t *Target, typ sample.Type) *series {
 			a.stats.Unsupported++
 		}
 	}
-	sr := &series{target: t, typ: typ, aggs: aggs, types: aggs.Types()}
+	sr := &series{target: t, typ: typ, aggs: aggs, quant: aggs.HasQuantile()}
 	if t.Post != NoTransform {
-		sr.post = make([]postState, len(t.Policies)*len(sr.types))
+		sr.post = make([]postState, len(t.Policies)*aggs.Len())
 	}
+	sr.collided = a.series[t.Key]
 	a.series[t.Key] = sr
 	return sr
 }
@@ -207,10 +213,7 @@ func (a *Aggregator) window(sr *series, i int, start, res int64) *window {
 	} else {
 		w = &window{}
 	}
-	*w = window{series: sr, policy: i, start: start, end: start + res}
-	if sr.aggs.HasQuantile() {
-		w.dist = a.q.getDist()
-	}
+	*w = window{series: sr, policy: i, start: start, end: start + res, dist: w.dist}
 	sr.windows = append(sr.windows, w)
 	sr.lastEnd = max(sr.lastEnd, w.end)
 	a.queue.push(w.end+a.opts.lateness(sr.target.Policies[i]), w)
@@ -264,19 +267,24 @@ func (a *Aggregator) closeBucket(dst []Point) []Point {
 // emit appends the points of closed window w.
 func (a *Aggregator) emit(w *window, dst []Point) []Point {
 	sr := w.series
-	for i, t := range sr.types {
-		v, e := a.value(w, t)
+	n, i := sr.aggs.Len(), -1
+	for t := Last; t < numTypes; t++ {
+		if !sr.aggs.Has(t) {
+			continue
+		}
+		i++
+		v, e, hasEx := a.value(w, t)
 		p := Point{
 			Target: sr.target, Aggregation: t, Aggregations: sr.aggs,
 			Policy: sr.target.Policies[w.policy], StartMs: w.start, EndMs: w.end, Value: v,
 		}
 		if sr.post != nil {
-			out, ok := sr.post[w.policy*len(sr.types)+i].apply(sr.target.Post, v, w.end)
+			out, ok := sr.post[w.policy*n+i].apply(sr.target.Post, v, w.end)
 			if !ok {
 				continue
 			}
 			p.Value = out
-		} else if e != nil {
+		} else if hasEx {
 			p.HasExemplar = true
 			p.Exemplar = Exemplar{TraceID: e.trace, Value: e.v, TimestampMs: e.ts}
 		}
@@ -293,19 +301,27 @@ func (a *Aggregator) release(w *window) {
 	if i := slices.Index(sr.windows, w); i >= 0 {
 		sr.windows = slices.Delete(sr.windows, i, i+1)
 	}
-	if w.dist != nil {
-		a.q.putDist(w.dist)
-	}
-	*w = window{}
+	a.q.reset(&w.dist)
+	*w = window{dist: w.dist}
 	a.freeWindows = append(a.freeWindows, w)
 }
 
 // sweep forgets series that have had no open window for SeriesIdle.
 func (a *Aggregator) sweep() {
 	idle := SeriesIdle.Milliseconds()
-	for k, sr := range a.series {
-		if len(sr.windows) == 0 && sr.lastEnd+idle <= a.wm {
+	for k, head := range a.series {
+		var keep *series
+		for sr := head; sr != nil; {
+			next := sr.collided
+			if len(sr.windows) > 0 || sr.lastEnd+idle > a.wm {
+				sr.collided, keep = keep, sr
+			}
+			sr = next
+		}
+		if keep == nil {
 			delete(a.series, k)
+		} else {
+			a.series[k] = keep
 		}
 	}
 }

@@ -297,3 +297,23 @@ func TestDeterministic(t *testing.T) {
 		t.Fatal("no points")
 	}
 }
+
+// TestKeyCollision: two targets with the same Key (forced here) keep
+// separate state; the Key is a hash, never trusted alone.
+func TestKeyCollision(t *testing.T) {
+	agg, _ := New(Options{})
+	a := NewTarget("a", nil, SetOf(Sum), []Policy{p10s}, NoTransform, NoTransform)
+	b := NewTarget("b", nil, SetOf(Sum), []Policy{p10s}, NoTransform, NoTransform)
+	b.Key = a.Key
+	for i, tg := range []*Target{a, b, a} {
+		s := sample.Sample{Type: sample.Counter, Value: float64(i + 1), TimestampMs: 5}
+		agg.Add(tg, 1, &s)
+	}
+	var got []string
+	for _, p := range agg.Flush(nil) {
+		got = append(got, fmt.Sprintf("%s=%g", p.SeriesName(), p.Value))
+	}
+	if strings.Join(got, " ") != "a=4 b=2" {
+		t.Errorf("got %v, want a=4 b=2", got)
+	}
+}

@@ -39,31 +39,30 @@ func (p *Point) SeriesLabels() sample.Labels {
 
 // value returns the point of aggregation t for window w, and the sample
 // behind it if t carries one.
-func (a *Aggregator) value(w *window, t Type) (float64, *entry) {
+func (a *Aggregator) value(w *window, t Type) (float64, entry, bool) {
 	m := &w.moments
 	switch t {
 	case Last:
-		return w.x.last.v, &w.x.last
+		return w.x.last.v, w.x.last, true
 	case Min:
-		return w.x.min.v, &w.x.min
+		return w.x.min.v, w.x.min, true
 	case Max:
-		return w.x.max.v, &w.x.max
+		return w.x.max.v, w.x.max, true
 	case Count:
-		return float64(m.count), nil
+		return float64(m.count), entry{}, false
 	case Sum:
-		return m.valueSum(), nil
+		return m.valueSum(), entry{}, false
 	case Mean:
-		return m.valueMean(), nil
+		return m.valueMean(), entry{}, false
 	case SumSq:
-		return m.valueSumSq(), nil
+		return m.valueSumSq(), entry{}, false
 	case Stdev:
-		return m.valueStdev(), nil
+		return m.valueStdev(), entry{}, false
 	case Increase:
-		return w.incr + w.incrC, nil
+		return w.incr + w.incrC, entry{}, false
 	case Rate:
-		return (w.incr + w.incrC) / (float64(w.end-w.start) / 1000), nil
+		return (w.incr + w.incrC) / (float64(w.end-w.start) / 1000), entry{}, false
 	}
-	v, e := a.q.quantile(w.dist, t)
-	w.scratch = e
-	return v, &w.scratch
+	v, e := a.q.quantile(&w.dist, t)
+	return v, e, true
 }

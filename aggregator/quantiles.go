@@ -24,22 +24,26 @@ const histogramHighest = 1 << 62
 
 // dist holds the values of one window for its quantiles. It starts exact: up
 // to the aggregator's exact limit it keeps every sample, and a quantile is the
-// sample at rank ceil(q·n) of the sorted values. Past the limit it moves to
-// two HDR histograms (magnitudes of negative values, and the rest) over
-// values scaled by unit, plus, for each occupied histogram bucket, the one
-// sample that represents it (its exemplar). A quantile is then the
-// representative of the bucket that holds rank ceil(q·n): a real sample whose
-// value is within the histogram's precision of the exact answer.
-//
-// A dist is owned by one window; the aggregator recycles them.
+// sample at rank ceil(q·n) in sorted order. Past the limit it moves to
+// histograms (see histState). A dist lives inside its window; the exact
+// buffer keeps its capacity when the window is recycled.
 type dist struct {
 	exact []entry
-	pos   *hdr.Histogram // nil while exact
-	neg   *hdr.Histogram // nil until a negative value arrives in histogram mode
-	unit  float64
-	// reps[i/repPage][i%repPage] represents bucket i, pages allocated as
-	// buckets fill; negative values' buckets follow the others'. Bit i of
-	// seen is set once bucket i has a representative, of traced once that
+	h     *histState // nil while exact
+}
+
+// histState is a window's distribution past the exact limit: two HDR
+// histograms (magnitudes of negative values, and the rest) over values scaled
+// by unit, plus, for each occupied histogram bucket, the one sample that
+// represents it (its exemplar). A quantile is then the representative of the
+// bucket that holds rank ceil(q·n): a real sample whose value is within the
+// histogram's precision of the exact answer.
+type histState struct {
+	pos, neg *hdr.Histogram // neg is nil until a negative value arrives
+	unit     float64
+	// reps[i/64][i%64] represents bucket i, pages allocated as buckets
+	// fill; negative values' buckets follow the others'. Bit i of seen is
+	// set once bucket i has a representative, of traced once that
 	// representative has a trace ID.
 	reps         []*repPage
 	seen, traced []uint64
@@ -56,7 +60,7 @@ type quantileState struct {
 	subMag     uint    // log2 of the histogram's sub-bucket count
 	relWidth   float64 // a bucket's width relative to its values, at most
 	buckets    int     // bucket indexes of one histogram
-	freeDists  []*dist
+	freeStates []*histState
 	freeHists  []*hdr.Histogram
 	freePages  []*repPage
 	stats      *Stats
@@ -73,38 +77,32 @@ func newQuantileState(sigFigs, exactLimit int, stats *Stats) quantileState {
 	}
 }
 
-func (q *quantileState) getDist() *dist {
-	if n := len(q.freeDists); n > 0 {
-		d := q.freeDists[n-1]
-		q.freeDists = q.freeDists[:n-1]
-		return d
-	}
-	return &dist{}
-}
-
-// putDist recycles d. Exact buffers keep their capacity; very large ones are
-// dropped so that one burst does not pin memory forever.
-func (q *quantileState) putDist(d *dist) {
+// reset empties d for reuse, recycling its histograms. The exact buffer
+// keeps its capacity, unless one burst made it very large.
+func (q *quantileState) reset(d *dist) {
 	if cap(d.exact) > 4*q.exactLimit+64 {
 		d.exact = nil
 	}
 	d.exact = d.exact[:0]
-	for _, h := range []*hdr.Histogram{d.pos, d.neg} {
-		if h != nil {
-			h.Reset()
-			q.freeHists = append(q.freeHists, h)
+	if h := d.h; h != nil {
+		for _, hist := range []*hdr.Histogram{h.pos, h.neg} {
+			if hist != nil {
+				hist.Reset()
+				q.freeHists = append(q.freeHists, hist)
+			}
 		}
-	}
-	d.pos, d.neg = nil, nil
-	for i, pg := range d.reps {
-		if pg != nil {
-			q.freePages = append(q.freePages, pg)
-			d.reps[i] = nil
+		h.pos, h.neg = nil, nil
+		for i, pg := range h.reps {
+			if pg != nil {
+				q.freePages = append(q.freePages, pg)
+				h.reps[i] = nil
+			}
 		}
+		clear(h.seen)
+		clear(h.traced)
+		q.freeStates = append(q.freeStates, h)
+		d.h = nil
 	}
-	clear(d.seen)
-	clear(d.traced)
-	q.freeDists = append(q.freeDists, d)
 }
 
 func (q *quantileState) getHist() *hdr.Histogram {
@@ -133,7 +131,8 @@ func (q *quantileState) add(d *dist, e entry) {
 // the buffer then, rounded down to a power of ten, so that values from there
 // up to about 4.6e12 times it keep the histogram's relative precision.
 func (q *quantileState) drain(d *dist) {
-	if d.pos == nil {
+	h := d.h
+	if h == nil {
 		minAbs := math.Inf(1)
 		for i := range d.exact {
 			if a := math.Abs(d.exact[i].v); a != 0 && a < minAbs {
@@ -143,23 +142,26 @@ func (q *quantileState) drain(d *dist) {
 		if math.IsInf(minAbs, 1) {
 			minAbs = 1e-3 // all zeros so far: resolve down to a nanounit
 		}
-		d.unit = math.Pow10(int(math.Floor(math.Log10(minAbs))) - 6)
-		d.pos = q.getHist()
-		if d.reps == nil {
+		if n := len(q.freeStates); n > 0 {
+			h = q.freeStates[n-1]
+			q.freeStates = q.freeStates[:n-1]
+		} else {
 			words := (2*q.buckets + 63) / 64
-			d.reps = make([]*repPage, words)
-			d.seen, d.traced = make([]uint64, words), make([]uint64, words)
+			h = &histState{reps: make([]*repPage, words), seen: make([]uint64, words), traced: make([]uint64, words)}
 		}
+		h.unit = math.Pow10(int(math.Floor(math.Log10(minAbs))) - 6)
+		h.pos = q.getHist()
+		d.h = h
 	}
 	for i := range d.exact {
-		q.record(d, d.exact[i])
+		q.record(h, d.exact[i])
 	}
 	d.exact = d.exact[:0]
 }
 
-// record adds e to d's histograms and bucket representatives.
-func (q *quantileState) record(d *dist, e entry) {
-	scaled := math.Abs(e.v) / d.unit
+// record adds e to h's histograms and bucket representatives.
+func (q *quantileState) record(h *histState, e entry) {
+	scaled := math.Abs(e.v) / h.unit
 	var iv int64
 	if scaled >= histogramHighest {
 		iv = histogramHighest
@@ -167,29 +169,29 @@ func (q *quantileState) record(d *dist, e entry) {
 	} else {
 		iv = int64(scaled)
 	}
-	h, idx := d.pos, q.bucketIndex(iv)
+	hist, idx := h.pos, q.bucketIndex(iv)
 	if e.v < 0 {
-		if d.neg == nil {
-			d.neg = q.getHist()
+		if h.neg == nil {
+			h.neg = q.getHist()
 		}
-		h, idx = d.neg, idx+q.buckets
+		hist, idx = h.neg, idx+q.buckets
 	}
-	_ = h.RecordValue(iv) // in range by construction
+	_ = hist.RecordValue(iv) // in range by construction
 	// The first sample of a bucket represents it until a sample with a trace
 	// ID arrives; the first such one stays.
 	w, bit := idx/64, uint64(1)<<(idx%64)
 	switch {
-	case d.traced[w]&bit != 0:
-	case d.seen[w]&bit == 0 || !e.trace.IsZero():
-		pg := d.reps[w]
+	case h.traced[w]&bit != 0:
+	case h.seen[w]&bit == 0 || !e.trace.IsZero():
+		pg := h.reps[w]
 		if pg == nil {
 			pg = q.getPage()
-			d.reps[w] = pg
+			h.reps[w] = pg
 		}
 		pg[idx%64] = e
-		d.seen[w] |= bit
+		h.seen[w] |= bit
 		if !e.trace.IsZero() {
-			d.traced[w] |= bit
+			h.traced[w] |= bit
 		}
 	}
 }
@@ -225,12 +227,12 @@ func (q *quantileState) bucketKey(v int64) int64 {
 // count returns how many values d holds; d's buffer must be drained unless
 // d is exact.
 func (d *dist) count() uint64 {
-	if d.pos == nil {
+	if d.h == nil {
 		return uint64(len(d.exact))
 	}
-	n := d.pos.TotalCount()
-	if d.neg != nil {
-		n += d.neg.TotalCount()
+	n := d.h.pos.TotalCount()
+	if d.h.neg != nil {
+		n += d.h.neg.TotalCount()
 	}
 	return uint64(n)
 }
@@ -297,33 +299,34 @@ func selectRank(es []entry, k int) {
 // quantile returns the value of quantile type t and the sample behind it.
 // d must be non-empty.
 func (q *quantileState) quantile(d *dist, t Type) (float64, entry) {
-	if d.pos != nil && len(d.exact) > 0 {
+	if d.h != nil && len(d.exact) > 0 {
 		q.drain(d)
 	}
 	n := d.count()
 	r := t.rank(n)
-	if d.pos == nil {
+	if d.h == nil {
 		return q.exactQuantile(d.exact, int(r-1))
 	}
-	h, rr, neg := d.pos, r, false
-	if d.neg != nil {
-		nn := uint64(d.neg.TotalCount())
+	h := d.h
+	hist, rr, neg := h.pos, r, false
+	if h.neg != nil {
+		nn := uint64(h.neg.TotalCount())
 		if r <= nn {
 			// The r-th smallest value is the negative one of the
 			// (nn-r+1)-th smallest magnitude.
-			h, rr, neg = d.neg, nn-r+1, true
+			hist, rr, neg = h.neg, nn-r+1, true
 		} else {
 			rr = r - nn
 		}
 	}
-	total := h.TotalCount()
+	total := hist.TotalCount()
 	// ValueAtPercentile takes the rank round(p/100·total); aiming a quarter
 	// below rr makes that rank exactly rr, free of float error.
-	idx := q.bucketIndex(h.ValueAtPercentile((float64(rr) - 0.25) / float64(total) * 100))
+	idx := q.bucketIndex(hist.ValueAtPercentile((float64(rr) - 0.25) / float64(total) * 100))
 	if neg {
 		idx += q.buckets
 	}
-	e := d.reps[idx/64][idx%64]
+	e := h.reps[idx/64][idx%64]
 	return e.v, e
 }
 

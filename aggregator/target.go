@@ -235,3 +235,10 @@ func sortedPolicies(policies []Policy) []Policy {
 	})
 	return slices.Compact(ps)
 }
+
+// Same reports whether t and o are the same target: the same series and
+// pipeline, compared in full rather than by Key.
+func (t *Target) Same(o *Target) bool {
+	return t.Name == o.Name && t.Labels.Equal(o.Labels) && t.Aggregations == o.Aggregations &&
+		slices.Equal(t.Policies, o.Policies) && t.Pre == o.Pre && t.Post == o.Post
+}

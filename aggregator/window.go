@@ -11,8 +11,7 @@ type window struct {
 	moments
 	x           extremes
 	incr, incrC float64 // Increase, compensated
-	dist        *dist   // nil unless the series has quantiles
-	scratch     entry   // the exemplar of the quantile being emitted
+	dist        dist    // used when the series has quantiles
 }
 
 // add folds one sample into w. incr is its increase (counters and cumulative
@@ -37,7 +36,7 @@ func (a *Aggregator) addToWindow(w *window, e *entry, incr float64) {
 	if aggs&(1<<Increase|1<<Rate) != 0 {
 		w.incr, w.incrC = neumaier(w.incr, w.incrC, incr)
 	}
-	if w.dist != nil {
-		a.q.add(w.dist, *e)
+	if w.series.quant {
+		a.q.add(&w.dist, *e)
 	}
 }

@@ -71,8 +71,7 @@ func BenchmarkMatchAndAggregate(b *testing.B) {
 		inputs[i] = series[i%len(series)]
 		inputs[i].v = math.Round(math.Exp(r.NormFloat64()-3)*1e6) / 1e6
 	}
-	var ls [3]sample.Label
-	fill := func(s *sample.Sample, in *input, i int) {
+	fill := func(s *sample.Sample, ls *[3]sample.Label, in *input, i int) {
 		ls[0] = sample.Label{Name: "pod", Value: podNames[in.pod]}
 		ls[1] = sample.Label{Name: "route", Value: routeNames[in.route]}
 		ls[2] = sample.Label{Name: "service", Value: svcNames[in.svc]}
@@ -82,36 +81,44 @@ func BenchmarkMatchAndAggregate(b *testing.B) {
 		}
 	}
 	for _, limit := range []int{0, 2048} {
-		b.Run(fmt.Sprintf("exact-limit=%d", limit), func(b *testing.B) {
-			m := rules.NewMatcher(rs, rules.MatcherOptions{})
-			agg, err := aggregator.New(aggregator.Options{ExactLimit: limit})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var points []aggregator.Point
-			// Warm the match cache: in steady state every series was seen
-			// in an earlier window.
-			var s sample.Sample
-			for j := range series {
-				fill(&s, &series[j], j)
-				m.Match(&s)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				j := i % len(inputs)
-				window := int64(i/len(inputs)) * 10_000
-				fill(&s, &inputs[j], i)
-				s.TimestampMs = window + int64(j%10_000)
-				res := m.Match(&s)
-				for _, t := range res.Targets {
-					agg.Add(t, res.SeriesID, &s)
+		for _, batch := range []int{1, 64} {
+			b.Run(fmt.Sprintf("exact-limit=%d/batch=%d", limit, batch), func(b *testing.B) {
+				m := rules.NewMatcher(rs, rules.MatcherOptions{})
+				agg, err := aggregator.New(aggregator.Options{ExactLimit: limit})
+				if err != nil {
+					b.Fatal(err)
 				}
-				if j == len(inputs)-1 {
-					points = agg.Advance(window+10_000, points[:0])
+				var points []aggregator.Point
+				// Warm the match cache: in steady state every series was
+				// seen in an earlier window.
+				ss := make([]sample.Sample, batch)
+				ls := make([][3]sample.Label, batch)
+				res := make([]rules.Result, batch)
+				for j := range series {
+					fill(&ss[0], &ls[0], &series[j], j)
+					m.Match(&ss[0])
 				}
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
-		})
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i += batch {
+					n := min(batch, b.N-i)
+					for k := range n {
+						j := (i + k) % len(inputs)
+						fill(&ss[k], &ls[k], &inputs[j], i+k)
+						ss[k].TimestampMs = int64((i+k)/len(inputs))*10_000 + int64(j%10_000)
+					}
+					m.MatchBatch(ss[:n], res[:n])
+					for k := range n {
+						for _, t := range res[k].Targets {
+							agg.Add(t, res[k].SeriesID, &ss[k])
+						}
+						if j := (i + k) % len(inputs); j == len(inputs)-1 {
+							points = agg.Advance(ss[k].TimestampMs-int64(j%10_000)+10_000, points[:0])
+						}
+					}
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+			})
+		}
 	}
 }

@@ -50,7 +50,10 @@ func Run(rs *rules.RuleSet, in io.Reader, out io.Writer, opts Options) (Summary,
 	if err != nil {
 		return Summary{}, fmt.Errorf("replay: %w", err)
 	}
-	r := &run{agg: agg, m: rules.NewMatcher(rs, opts.Matcher), w: bufio.NewWriterSize(out, 1<<16), wm: -1}
+	r := &run{
+		agg: agg, m: rules.NewMatcher(rs, opts.Matcher), w: bufio.NewWriterSize(out, 1<<16), wm: -1,
+		batch: make([]sample.Sample, 0, matchBatch), results: make([]rules.Result, matchBatch),
+	}
 	skip := func(le LineError) {
 		r.sum.Skipped++
 		if opts.Skip != nil {
@@ -58,6 +61,9 @@ func Run(rs *rules.RuleSet, in io.Reader, out io.Writer, opts Options) (Summary,
 		}
 	}
 	err = EachSample(in, skip, &r.sum.Lines, r.add)
+	if err == nil {
+		err = r.flushBatch()
+	}
 	if err == nil {
 		r.points = agg.Flush(r.points)
 		err = r.write()
@@ -73,34 +79,56 @@ func Run(rs *rules.RuleSet, in io.Reader, out io.Writer, opts Options) (Summary,
 
 // run is the state of one replay.
 type run struct {
-	agg    *aggregator.Aggregator
-	m      *rules.Matcher
-	w      *bufio.Writer
-	wm     int64
-	points []aggregator.Point
-	line   []byte
-	sum    Summary
+	agg     *aggregator.Aggregator
+	m       *rules.Matcher
+	w       *bufio.Writer
+	wm      int64
+	points  []aggregator.Point
+	line    []byte
+	sum     Summary
+	batch   []sample.Sample
+	results []rules.Result
 }
 
-// add feeds one sample to the targets it matches and closes the windows the
-// new watermark passes.
+// matchBatch is how many samples replay matches at a time.
+const matchBatch = 64
+
+// add queues one sample; samples are matched a batch at a time, which lets
+// the matcher's cache lookups overlap.
 func (r *run) add(s *sample.Sample) error {
-	r.sum.Samples++
-	res := r.m.Match(s)
-	if res.Dropped {
-		r.sum.Dropped++
+	r.batch = append(r.batch, *s)
+	if len(r.batch) == cap(r.batch) {
+		return r.flushBatch()
 	}
-	if len(res.Rules) == 0 {
-		r.sum.Unmatched++
+	return nil
+}
+
+// flushBatch feeds the queued samples, in order, to the targets they match,
+// closing the windows that each new watermark passes.
+func (r *run) flushBatch() error {
+	r.results = r.results[:len(r.batch)]
+	r.m.MatchBatch(r.batch, r.results)
+	for i := range r.batch {
+		s, res := &r.batch[i], &r.results[i]
+		r.sum.Samples++
+		if res.Dropped {
+			r.sum.Dropped++
+		}
+		if len(res.Rules) == 0 {
+			r.sum.Unmatched++
+		}
+		for _, t := range res.Targets {
+			r.agg.Add(t, res.SeriesID, s)
+		}
+		if s.TimestampMs > r.wm {
+			r.wm = s.TimestampMs
+			r.points = r.agg.Advance(r.wm, r.points)
+			if err := r.write(); err != nil {
+				return err
+			}
+		}
 	}
-	for _, t := range res.Targets {
-		r.agg.Add(t, res.SeriesID, s)
-	}
-	if s.TimestampMs > r.wm {
-		r.wm = s.TimestampMs
-		r.points = r.agg.Advance(r.wm, r.points)
-		return r.write()
-	}
+	r.batch = r.batch[:0]
 	return nil
 }
 

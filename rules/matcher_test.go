@@ -230,8 +230,8 @@ func TestMatchCacheBound(t *testing.T) {
 	}
 	for _, s := range samples {
 		m.Match(s)
-		if len(m.cur) > 4 || len(m.prev) > 4 {
-			t.Fatalf("cache holds %d + %d series, want at most 4 + 4", len(m.cur), len(m.prev))
+		if m.cur.len() > 4 || m.prev.len() > 4 {
+			t.Fatalf("cache holds %d + %d series, want at most 4 + 4", m.cur.len(), m.prev.len())
 		}
 	}
 	// The last four series are in the current generation, the four before
@@ -376,5 +376,36 @@ mappingRules:
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("candidates(%q): got %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestMatchBatch: a batch gets what Match gives each of its samples, hits,
+// misses, unmatched and dropped series alike, batch after batch.
+func TestMatchBatch(t *testing.T) {
+	rs := mustParse(t, matchRules)
+	var ss []sample.Sample
+	for i := range 150 {
+		app := []string{"api", "web", "nothing-matches"}[i%3]
+		ss = append(ss, *series("req", sample.Timer, "app="+app, fmt.Sprintf("route=/%d", i%40)))
+	}
+	ref := NewMatcher(rs, MatcherOptions{CacheSize: -1})
+	for _, size := range []int{0, 16} {
+		t.Run(fmt.Sprintf("cache %d", size), func(t *testing.T) {
+			m := NewMatcher(rs, MatcherOptions{CacheSize: size})
+			out := make([]Result, len(ss))
+			for round := range 3 {
+				m.MatchBatch(ss, out)
+				for i := range ss {
+					want := ref.Match(&ss[i])
+					if got := out[i]; !slices.Equal(targetStrings(got.Targets), targetStrings(want.Targets)) ||
+						!slices.Equal(got.Rules, want.Rules) || got.Dropped != want.Dropped || got.SeriesID != ss[i].SeriesID() {
+						t.Fatalf("round %d, sample %d: got %q %v, want %q %v", round, i, targetStrings(got.Targets), got.SeriesID, targetStrings(want.Targets), ss[i].SeriesID())
+					}
+				}
+			}
+			if st := m.Stats(); st.Hits+st.Misses != 3*uint64(len(ss)) {
+				t.Errorf("stats %+v: hits and misses do not add up to %d samples", st, 3*len(ss))
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package sample
 
 import (
 	"errors"
+	"hash/maphash"
 	"math"
 	"strings"
 	"testing"
@@ -79,11 +80,14 @@ func contains(s, sub string) bool {
 }
 
 func TestHashLongSeries(t *testing.T) {
+	seed := maphash.MakeSeed()
 	long := Labels{{Name: "a", Value: strings.Repeat("x", 300)}, {Name: "b", Value: "y"}}
 	short := Labels{{Name: "a", Value: "x"}}
 	for _, ls := range []Labels{long, short} {
-		if got, want := ls.Hash("m"), ls.hashDigest("m"); got != want {
-			t.Errorf("Hash of %d labels: got %x, want the digest's %x", len(ls), got, want)
+		id, check := ls.Hashes("m", seed)
+		wantID, wantCheck := ls.hashesDigest("m", &seed)
+		if id != wantID || check != wantCheck || ls.Hash("m") != wantID {
+			t.Errorf("Hashes of %d labels: got %x %x, want the digests' %x %x", len(ls), id, check, wantID, wantCheck)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"hash/maphash"
 	"sort"
 	"strings"
 
@@ -83,6 +84,19 @@ const separator = "\xff"
 // Hash returns the xxhash of a series' name and labels; it is the series ID
 // used for sharding and for identifying output series.
 func (ls Labels) Hash(name string) uint64 {
+	id, _ := ls.hashes(name, nil)
+	return id
+}
+
+// Hashes returns Hash(name) and a second hash of the same series under seed,
+// independent of the first: together they tell series apart as well as
+// comparing them would, short of a 2^-128 chance, without keeping their
+// labels around. The second hash is stable only within a process.
+func (ls Labels) Hashes(name string, seed maphash.Seed) (id, check uint64) {
+	return ls.hashes(name, &seed)
+}
+
+func (ls Labels) hashes(name string, seed *maphash.Seed) (id, check uint64) {
 	// Hashing one buffer is several times faster than feeding a digest
 	// string by string; most series fit on the stack.
 	n := len(name)
@@ -90,7 +104,7 @@ func (ls Labels) Hash(name string) uint64 {
 		n += 2 + len(ls[i].Name) + len(ls[i].Value)
 	}
 	if n > hashStack {
-		return ls.hashDigest(name)
+		return ls.hashesDigest(name, seed)
 	}
 	var stack [hashStack]byte
 	b := stack[:n]
@@ -101,21 +115,37 @@ func (ls Labels) Hash(name string) uint64 {
 		b[k] = separator[0]
 		k += 1 + copy(b[k+1:], ls[i].Value)
 	}
-	return xxhash.Sum64(b)
+	if seed != nil {
+		check = maphash.Bytes(*seed, b)
+	}
+	return xxhash.Sum64(b), check
 }
 
-// hashStack is the longest series Hash hashes from the stack.
+// hashStack is the longest series hashed from the stack.
 const hashStack = 256
 
-// hashDigest is Hash for series too long for the stack buffer.
-func (ls Labels) hashDigest(name string) uint64 {
+// hashesDigest is hashes for series too long for the stack buffer.
+func (ls Labels) hashesDigest(name string, seed *maphash.Seed) (id, check uint64) {
 	d := xxhash.New()
-	_, _ = d.WriteString(name)
-	for i := range ls {
-		_, _ = d.WriteString(separator)
-		_, _ = d.WriteString(ls[i].Name)
-		_, _ = d.WriteString(separator)
-		_, _ = d.WriteString(ls[i].Value)
+	var mh maphash.Hash
+	if seed != nil {
+		mh.SetSeed(*seed)
 	}
-	return d.Sum64()
+	write := func(s string) {
+		_, _ = d.WriteString(s)
+		if seed != nil {
+			_, _ = mh.WriteString(s)
+		}
+	}
+	write(name)
+	for i := range ls {
+		write(separator)
+		write(ls[i].Name)
+		write(separator)
+		write(ls[i].Value)
+	}
+	if seed != nil {
+		check = mh.Sum64()
+	}
+	return d.Sum64(), check
 }

@@ -29,7 +29,7 @@ func BenchmarkAdd(b *testing.B) {
 	for i := range samples {
 		samples[i] = sample.Sample{Type: sample.Timer, Value: math.Exp(r.NormFloat64() - 2), TraceID: sample.TraceID{byte(i), 1}}
 	}
-	for _, limit := range []int{256, 2048} {
+	for _, limit := range []int{256, DefaultExactLimit} {
 		b.Run(fmt.Sprintf("exact-limit=%d", limit), func(b *testing.B) {
 			benchAdd(b, Options{ExactLimit: limit}, tgs, samples, inputs, outputs)
 		})

@@ -18,9 +18,14 @@ type Options struct {
 	SignificantFigures int
 	// ExactLimit is how many samples a window keeps as they are before it
 	// moves them into a histogram; up to it, percentiles are exact. Zero
-	// means 256. A negative value means never exact (for tests).
+	// means 2048: at 32 bytes a sample, that many cost about what the
+	// histogram does (some 60 KB), so exactness up to there is free. A
+	// negative value means never exact (for tests).
 	ExactLimit int
 }
+
+// DefaultExactLimit is the default Options.ExactLimit.
+const DefaultExactLimit = 2048
 
 // DefaultMaxLateness caps the default lateness of a window.
 const DefaultMaxLateness = 2 * time.Minute
@@ -33,7 +38,7 @@ func (o Options) withDefaults() Options {
 		o.SignificantFigures = 2
 	}
 	if o.ExactLimit == 0 {
-		o.ExactLimit = 256
+		o.ExactLimit = DefaultExactLimit
 	}
 	if o.ExactLimit < 0 {
 		o.ExactLimit = 0

@@ -80,7 +80,7 @@ func BenchmarkMatchAndAggregate(b *testing.B) {
 			Value: in.v, TraceID: sample.TraceID{byte(i), byte(i >> 8), 1},
 		}
 	}
-	for _, limit := range []int{0, 2048} {
+	for _, limit := range []int{256, aggregator.DefaultExactLimit} {
 		for _, batch := range []int{1, 64} {
 			b.Run(fmt.Sprintf("exact-limit=%d/batch=%d", limit, batch), func(b *testing.B) {
 				m := rules.NewMatcher(rs, rules.MatcherOptions{})

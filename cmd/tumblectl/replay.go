@@ -19,7 +19,7 @@ func replayCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, e
 	output := fs.String("output", "-", "where to write the points as JSON lines; - writes stdout")
 	lateness := fs.Duration("lateness", 0, "how long after a window's end its samples are accepted (default: one resolution, at most 2m)")
 	sigFigs := fs.Int("significant-figures", 2, "precision of histogram percentiles (1-5; 2 means under 1% error)")
-	exact := fs.Int("exact-limit", 0, "samples a window keeps exactly before it uses a histogram (default 256)")
+	exact := fs.Int("exact-limit", 0, "samples a window keeps exactly before it uses a histogram (default 2048)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return exitError, err

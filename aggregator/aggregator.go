@@ -267,6 +267,9 @@ func (a *Aggregator) closeBucket(dst []Point) []Point {
 // emit appends the points of closed window w.
 func (a *Aggregator) emit(w *window, dst []Point) []Point {
 	sr := w.series
+	if sr.quant {
+		a.q.prepare(&w.dist, sr.aggs)
+	}
 	n, i := sr.aggs.Len(), -1
 	for t := Last; t < numTypes; t++ {
 		if !sr.aggs.Has(t) {

@@ -307,6 +307,7 @@ func (q *quantileState) quantile(d *dist, t Type) (float64, entry) {
 	if d.h == nil {
 		return q.exactQuantile(d.exact, int(r-1))
 	}
+
 	h := d.h
 	hist, rr, neg := h.pos, r, false
 	if h.neg != nil {
@@ -330,12 +331,35 @@ func (q *quantileState) quantile(d *dist, t Type) (float64, entry) {
 	return e.v, e
 }
 
+// quantilesAscending lists the quantile types by increasing q.
+var quantilesAscending = []Type{P10, P20, P25, P30, P40, Median, P50, P60, P70, P75, P80, P90, P95, P99, P999, P9999}
+
+// prepare readies an exact d for the quantiles of aggs: it selects their
+// ranks in increasing order, each within what the one before left above it,
+// so that every sample at one of those ranks is where a sort would put it,
+// for little more than the cost of one selection.
+func (q *quantileState) prepare(d *dist, aggs Set) {
+	if d.h != nil {
+		return
+	}
+	n, lo := uint64(len(d.exact)), 0
+	for _, t := range quantilesAscending {
+		if !aggs.Has(t) {
+			continue
+		}
+		if i := int(t.rank(n) - 1); i >= lo {
+			selectRank(d.exact[lo:], i-lo)
+			lo = i + 1
+		}
+	}
+}
+
 // exactQuantile returns the value at index i of the samples in sorted order
 // and its exemplar: the sample itself when it has a trace ID, otherwise the
 // sample with a trace ID whose value is equivalent (within the histogram's
 // relative precision) and closest, ties going to the first in sorted order.
+// The sample at i must be in place (see prepare).
 func (q *quantileState) exactQuantile(es []entry, i int) (float64, entry) {
-	selectRank(es, i)
 	e := es[i]
 	if !e.trace.IsZero() {
 		return e.v, e

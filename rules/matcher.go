@@ -55,77 +55,80 @@ type Result struct {
 	SeriesID uint64
 }
 
-// slot is the cache's record of one series: a second hash of its name and
-// labels, independent of the map key (together 128 bits, see
-// sample.Labels.Hashes), and its type, kept inline so that a hit reads the
-// map and the Result only. Series that feed the same targets share one
-// Result, which keeps the hot set small for rollups.
+// slot is the cache's record of one series: its ID, a second hash of its
+// name, labels and type, independent of the ID (together 128 bits, see
+// sample.Labels.Hashes), and what it matched. Series that feed the same
+// targets share one Result, which keeps the hot set small for rollups.
 type slot struct {
-	check uint64
-	typ   sample.Type
-	res   *Result
-}
-
-// slotKey identifies a series in generation.more.
-type slotKey struct {
 	id, check uint64
-	typ       sample.Type
+	res       *Result // nil: the slot is empty
 }
 
-// generation is one of the cache's two generations.
+// generation is one of the cache's two generations: an open-addressing
+// table with linear probing, so that a lookup is a few instructions and one
+// cache line, and a batch of them can have many misses in flight. It grows
+// by doubling, keeping at most half its slots full.
 type generation struct {
-	slots map[uint64]slot
-	// more holds the series whose ID is taken in slots by another series:
-	// a 64-bit collision, rare but never ignored.
-	more map[slotKey]*Result
+	slots []slot
+	n     int
 	// results interns the Results built in this generation, by the rules
 	// and targets they hold.
 	results map[string]*Result
 }
 
-func newGeneration(size int) *generation {
-	return &generation{slots: make(map[uint64]slot, size), more: map[slotKey]*Result{}, results: map[string]*Result{}}
+func newGeneration() *generation {
+	return &generation{slots: make([]slot, 1024), results: map[string]*Result{}}
 }
 
-func (g *generation) len() int { return len(g.slots) + len(g.more) }
+func (g *generation) len() int { return g.n }
 
-func (g *generation) get(k slotKey) (*Result, bool) {
-	sl, ok := g.slots[k.id]
-	if !ok {
-		return nil, false
+// get returns the Result of the series (id, check), or nil; collided tells
+// whether another series with the same ID was met on the way.
+func (g *generation) get(id, check uint64) (res *Result, collided bool) {
+	mask := uint64(len(g.slots) - 1)
+	for i := id & mask; ; i = (i + 1) & mask {
+		sl := &g.slots[i]
+		switch {
+		case sl.res == nil:
+			return nil, collided
+		case sl.id != id:
+		case sl.check == check:
+			return sl.res, collided
+		default:
+			collided = true
+		}
 	}
-	if sl.check == k.check && sl.typ == k.typ {
-		return sl.res, true
+}
+
+func (g *generation) put(id, check uint64, r *Result) {
+	if 2*(g.n+1) > len(g.slots) {
+		old := g.slots
+		g.slots, g.n = make([]slot, 2*len(old)), 0
+		for _, sl := range old {
+			if sl.res != nil {
+				g.put(sl.id, sl.check, sl.res)
+			}
+		}
 	}
-	r := g.more[k]
-	return r, r != nil
-}
-
-// taken reports whether another series holds k's ID.
-func (g *generation) taken(k slotKey) bool {
-	_, ok := g.slots[k.id]
-	return ok
-}
-
-func (g *generation) put(k slotKey, r *Result) {
-	if sl, ok := g.slots[k.id]; ok && (sl.check != k.check || sl.typ != k.typ) {
-		g.more[k] = r
-		return
+	mask := uint64(len(g.slots) - 1)
+	for i := id & mask; ; i = (i + 1) & mask {
+		sl := &g.slots[i]
+		if sl.res == nil {
+			*sl = slot{id: id, check: check, res: r}
+			g.n++
+			return
+		}
+		if sl.id == id && sl.check == check {
+			sl.res = r
+			return
+		}
 	}
-	g.slots[k.id] = slot{check: k.check, typ: k.typ, res: r}
 }
 
-func (g *generation) remove(k slotKey) {
-	if sl, ok := g.slots[k.id]; ok && sl.check == k.check && sl.typ == k.typ {
-		delete(g.slots, k.id)
-		return
-	}
-	delete(g.more, k)
-}
-
+// clear empties g, keeping its table.
 func (g *generation) clear() {
 	clear(g.slots)
-	clear(g.more)
+	g.n = 0
 	clear(g.results)
 }
 
@@ -134,18 +137,17 @@ func (g *generation) clear() {
 // RuleCount may be called from any goroutine. Use one Matcher per goroutine
 // over a shared RuleSet.
 type Matcher struct {
-	rs        *RuleSet
-	partial   bool
-	size      int
-	seed      maphash.Seed
-	cur       *generation // nil when the cache is off
-	prev      *generation
-	scratch   []int32
-	key       []byte
-	batch     [64]slotKey // MatchBatch's keys
-	found     [64]bool    // and which it found in the current generation
-	hitsLocal uint64
-	hash      func(*sample.Sample) uint64 // if set, replaces the cache key's ID: tests force collisions
+	rs      *RuleSet
+	partial bool
+	size    int
+	seed    maphash.Seed
+	cur     *generation // nil when the cache is off
+	prev    *generation
+	scratch []int32
+	key     []byte
+	batch   [64]struct{ id, check uint64 } // MatchBatch's keys
+	found   [64]*Result                    // and what it found in the current generation
+	hash    func(*sample.Sample) uint64    // if set, replaces the cache key's ID: tests force collisions
 
 	counts                           []atomic.Uint64 // samples per rule, by Rule.ID
 	hits, misses, collisions, evicts atomic.Uint64
@@ -164,7 +166,7 @@ func NewMatcher(rs *RuleSet, opts MatcherOptions) *Matcher {
 		m.size = DefaultCacheSize
 	}
 	if m.size > 0 {
-		m.cur, m.prev = newGeneration(m.size), newGeneration(m.size)
+		m.cur, m.prev = newGeneration(), newGeneration()
 	}
 	return m
 }
@@ -175,17 +177,17 @@ func NewMatcher(rs *RuleSet, opts MatcherOptions) *Matcher {
 // independent 64-bit hashes of its name and labels, and by its type, so
 // that colliding IDs never mix two series.
 func (m *Matcher) Match(s *sample.Sample) Result {
-	id, check := s.Labels.Hashes(s.Name, m.seed)
+	id, check := m.keys(s)
 	var res *Result
 	if m.cur == nil {
 		m.misses.Add(1)
 		res = m.build(s, nil)
 	} else {
-		k := slotKey{id: id, check: check, typ: s.Type}
+		key := id
 		if m.hash != nil {
-			k.id = m.hash(s)
+			key = m.hash(s)
 		}
-		res = m.lookup(s, k)
+		res = m.lookup(s, key, check)
 	}
 	for _, r := range res.Rules {
 		m.counts[r.ID].Add(1)
@@ -195,32 +197,41 @@ func (m *Matcher) Match(s *sample.Sample) Result {
 	return out
 }
 
-func (m *Matcher) lookup(s *sample.Sample, k slotKey) *Result {
-	if r, ok := m.cur.get(k); ok {
+// keys returns the series ID of s and the check hash of its series and type.
+func (m *Matcher) keys(s *sample.Sample) (id, check uint64) {
+	id, check = s.Labels.Hashes(s.Name, m.seed)
+	return id, check ^ uint64(s.Type)*0x9e3779b97f4a7c15
+}
+
+// lookup answers from the cache, or builds and caches the Result.
+func (m *Matcher) lookup(s *sample.Sample, id, check uint64) *Result {
+	r, c1 := m.cur.get(id, check)
+	if r != nil {
 		m.hits.Add(1)
 		return r
 	}
-	if r, ok := m.prev.get(k); ok {
+	r, c2 := m.prev.get(id, check)
+	if r != nil {
+		// Promote: the copy left in the previous generation goes with it.
 		m.hits.Add(1)
-		m.prev.remove(k)
-		m.insert(k, r)
+		m.insert(id, check, r)
 		return r
 	}
 	m.misses.Add(1)
-	if m.cur.taken(k) || m.prev.taken(k) {
+	if c1 || c2 {
 		m.collisions.Add(1)
 	}
 	m.turnover()
-	r := m.build(s, m.cur)
-	m.cur.put(k, r)
+	r = m.build(s, m.cur)
+	m.cur.put(id, check, r)
 	return r
 }
 
 // insert puts r in the current generation, turning generations over first
 // when it is full.
-func (m *Matcher) insert(k slotKey, r *Result) {
+func (m *Matcher) insert(id, check uint64, r *Result) {
 	m.turnover()
-	m.cur.put(k, r)
+	m.cur.put(id, check, r)
 }
 
 func (m *Matcher) turnover() {
@@ -349,37 +360,32 @@ func (m *Matcher) MatchBatch(ss []sample.Sample, out []Result) {
 		}
 		return
 	}
+	var hits uint64
 	for len(ss) > 0 {
 		n := min(len(ss), len(m.batch))
-		keys := m.batch[:n]
+		keys, found := m.batch[:n], m.found[:n]
 		for i := range keys {
-			s := &ss[i]
-			id, check := s.Labels.Hashes(s.Name, m.seed)
-			keys[i] = slotKey{id: id, check: check, typ: s.Type}
+			keys[i].id, keys[i].check = m.keys(&ss[i])
 		}
-		// Looking the whole batch up first lets the processor have
-		// several cache misses in flight at once.
-		found := m.found[:n]
+		// Probing the whole batch first lets the processor have several
+		// cache misses in flight at once.
 		for i := range keys {
-			sl, ok := m.cur.slots[keys[i].id]
-			found[i] = ok && sl.check == keys[i].check && sl.typ == keys[i].typ
-			if found[i] {
-				out[i] = *sl.res
-			}
+			found[i], _ = m.cur.get(keys[i].id, keys[i].check)
 		}
 		for i := range keys {
-			if found[i] {
-				m.hitsLocal++
+			r := found[i]
+			if r != nil {
+				hits++
 			} else {
-				out[i] = *m.lookup(&ss[i], keys[i])
+				r = m.lookup(&ss[i], keys[i].id, keys[i].check)
 			}
-			for _, r := range out[i].Rules {
-				m.counts[r.ID].Add(1)
+			for _, rule := range r.Rules {
+				m.counts[rule.ID].Add(1)
 			}
+			out[i] = *r
 			out[i].SeriesID = keys[i].id
 		}
 		ss, out = ss[n:], out[n:]
 	}
-	m.hits.Add(m.hitsLocal)
-	m.hitsLocal = 0
+	m.hits.Add(hits)
 }

@@ -94,10 +94,18 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 		return
 	}
 	ts := s.TimestampMs
-	// A sample late for every policy changes nothing, baselines included.
+	// Find each policy's window first: a sample late for every policy
+	// changes nothing, baselines included.
+	var stack [8]*window
+	ws := stack[:0]
+	if len(t.Policies) > len(stack) {
+		ws = make([]*window, 0, len(t.Policies))
+	}
 	open := 0
-	for _, p := range t.Policies {
-		if !a.closed(p, windowStart(ts, p.ResolutionMs())) {
+	for i, p := range t.Policies {
+		w, late := a.find(sr, i, p, ts)
+		ws = append(ws, w)
+		if !late {
 			open++
 		}
 	}
@@ -131,15 +139,29 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 		}
 	}
 	a.stats.Samples++
-	for i, p := range t.Policies {
-		res := p.ResolutionMs()
-		start := windowStart(ts, res)
-		if a.closed(p, start) {
-			a.stats.Late++
-			continue
+	for i, w := range ws {
+		if w == nil {
+			p := t.Policies[i]
+			start := windowStart(ts, p.ResolutionMs())
+			if a.closed(p, start) {
+				a.stats.Late++
+				continue
+			}
+			w = a.open(sr, i, start, p.ResolutionMs())
 		}
-		a.addToWindow(a.window(sr, i, start, res), &e, incr)
+		a.addToWindow(w, &e, incr)
 	}
+}
+
+// find returns the open window of sr under policy i (p) that holds ts, nil
+// if there is none, and whether that window has closed already.
+func (a *Aggregator) find(sr *series, i int, p Policy, ts int64) (w *window, late bool) {
+	for _, w := range sr.windows {
+		if w.policy == i && ts >= w.start && ts < w.end {
+			return w, false
+		}
+	}
+	return nil, a.closed(p, windowStart(ts, p.ResolutionMs()))
 }
 
 // windowStart returns the start of the window of resolution res holding ts:
@@ -198,14 +220,8 @@ func (sr *series) input(id uint64) *inputState {
 	return in
 }
 
-// window returns the open window of sr under policy i starting at start,
-// opening it if needed.
-func (a *Aggregator) window(sr *series, i int, start, res int64) *window {
-	for _, w := range sr.windows {
-		if w.start == start && w.policy == i {
-			return w
-		}
-	}
+// open opens the window of sr under policy i starting at start.
+func (a *Aggregator) open(sr *series, i int, start, res int64) *window {
 	var w *window
 	if n := len(a.freeWindows); n > 0 {
 		w = a.freeWindows[n-1]

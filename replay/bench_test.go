@@ -66,10 +66,19 @@ func BenchmarkMatchAndAggregate(b *testing.B) {
 		}
 	}
 	r.Shuffle(len(series), func(i, j int) { series[i], series[j] = series[j], series[i] })
-	inputs := make([]input, len(series)*perWindow)
-	for i := range inputs {
-		inputs[i] = series[i%len(series)]
-		inputs[i].v = math.Round(math.Exp(r.NormFloat64()-3)*1e6) / 1e6
+	// interleaved: each series' ten samples are spread over the window, the
+	// worst case for caches. grouped: as a pod's producer batches them, the
+	// ten samples of a series come together, the series in random order.
+	// series-batched: grouped, and decoded from a format that carries a
+	// series once with its samples (remote-write, the native batch), so
+	// that they share one Labels.
+	interleaved := make([]input, len(series)*perWindow)
+	grouped := make([]input, len(series)*perWindow)
+	for i := range interleaved {
+		interleaved[i] = series[i%len(series)]
+		interleaved[i].v = math.Round(math.Exp(r.NormFloat64()-3)*1e6) / 1e6
+		grouped[i] = series[i/perWindow]
+		grouped[i].v = interleaved[i].v
 	}
 	fill := func(s *sample.Sample, ls *[3]sample.Label, in *input, i int) {
 		ls[0] = sample.Label{Name: "pod", Value: podNames[in.pod]}
@@ -80,9 +89,22 @@ func BenchmarkMatchAndAggregate(b *testing.B) {
 			Value: in.v, TraceID: sample.TraceID{byte(i), byte(i >> 8), 1},
 		}
 	}
-	for _, limit := range []int{256, aggregator.DefaultExactLimit} {
-		for _, batch := range []int{1, 64} {
-			b.Run(fmt.Sprintf("exact-limit=%d/batch=%d", limit, batch), func(b *testing.B) {
+	for _, c := range []struct {
+		order  string
+		inputs []input
+		limit  int
+		batch  int
+		shared bool // a series' samples in a batch share one Labels, as a batch decoder gives them
+	}{
+		{"interleaved", interleaved, 256, 64, false},
+		{"interleaved", interleaved, aggregator.DefaultExactLimit, 1, false},
+		{"interleaved", interleaved, aggregator.DefaultExactLimit, 64, false},
+		{"grouped", grouped, aggregator.DefaultExactLimit, 64, false},
+		{"series-batched", grouped, aggregator.DefaultExactLimit, 64, true},
+	} {
+		inputs, limit, batch, shared := c.inputs, c.limit, c.batch, c.shared
+		{
+			b.Run(fmt.Sprintf("%s/exact-limit=%d/batch=%d", c.order, limit, batch), func(b *testing.B) {
 				m := rules.NewMatcher(rs, rules.MatcherOptions{})
 				agg, err := aggregator.New(aggregator.Options{ExactLimit: limit})
 				if err != nil {
@@ -105,6 +127,9 @@ func BenchmarkMatchAndAggregate(b *testing.B) {
 					for k := range n {
 						j := (i + k) % len(inputs)
 						fill(&ss[k], &ls[k], &inputs[j], i+k)
+						if shared && k > 0 && j > 0 && inputs[j].pod == inputs[j-1].pod && inputs[j].route == inputs[j-1].route {
+							ss[k].Labels = ss[k-1].Labels // one series of a decoded batch
+						}
 						ss[k].TimestampMs = int64((i+k)/len(inputs))*10_000 + int64(j%10_000)
 					}
 					m.MatchBatch(ss[:n], res[:n])

@@ -365,19 +365,32 @@ func (m *Matcher) MatchBatch(ss []sample.Sample, out []Result) {
 		n := min(len(ss), len(m.batch))
 		keys, found := m.batch[:n], m.found[:n]
 		for i := range keys {
+			if i > 0 && sameSeries(&ss[i], &ss[i-1]) {
+				keys[i] = keys[i-1]
+				continue
+			}
 			keys[i].id, keys[i].check = m.keys(&ss[i])
 		}
 		// Probing the whole batch first lets the processor have several
 		// cache misses in flight at once.
 		for i := range keys {
+			if i > 0 && keys[i] == keys[i-1] {
+				found[i] = found[i-1]
+				continue
+			}
 			found[i], _ = m.cur.get(keys[i].id, keys[i].check)
 		}
 		for i := range keys {
 			r := found[i]
+			if r == nil && i > 0 && keys[i] == keys[i-1] {
+				r = found[i-1] // built just now for the sample before
+			}
+			found[i] = r
 			if r != nil {
 				hits++
 			} else {
 				r = m.lookup(&ss[i], keys[i].id, keys[i].check)
+				found[i] = r
 			}
 			for _, rule := range r.Rules {
 				m.counts[rule.ID].Add(1)
@@ -388,4 +401,14 @@ func (m *Matcher) MatchBatch(ss []sample.Sample, out []Result) {
 		ss, out = ss[n:], out[n:]
 	}
 	m.hits.Add(hits)
+}
+
+// sameSeries reports whether a and b are samples of one series by identity:
+// the same name and type, and the very same Labels array. A decoder of a
+// batch format that groups samples by series hands them out so, and then a
+// batch hashes and probes once per series, not once per sample. Labels are
+// immutable once built, so sharing the array means sharing the labels.
+func sameSeries(a, b *sample.Sample) bool {
+	return a.Type == b.Type && len(a.Labels) == len(b.Labels) && a.Name == b.Name &&
+		(len(a.Labels) == 0 || &a.Labels[0] == &b.Labels[0])
 }

@@ -1,8 +1,6 @@
 package aggregator
 
 import (
-	"bytes"
-	"cmp"
 	"math"
 	"math/bits"
 
@@ -63,6 +61,7 @@ type quantileState struct {
 	freeStates []*histState
 	freeHists  []*hdr.Histogram
 	freePages  []*repPage
+	values     []float64 // the values of the window being closed, see prepare
 	stats      *Stats
 }
 
@@ -237,44 +236,30 @@ func (d *dist) count() uint64 {
 	return uint64(n)
 }
 
-// compareEntries orders samples by value, then timestamp, then trace ID: an
-// order that depends on the samples alone, not on their arrival.
-func compareEntries(a, b *entry) int {
-	switch {
-	case a.v < b.v:
-		return -1
-	case a.v > b.v:
-		return 1
-	case a.ts != b.ts:
-		return cmp.Compare(a.ts, b.ts)
-	}
-	return bytes.Compare(a.trace[:], b.trace[:])
-}
-
-// selectRank reorders es so that es[k] is the sample a sort by
-// compareEntries would put at k, the smaller ones before it and the larger
-// after (quickselect with three-way partitions, so runs of identical samples
-// cost no more than distinct ones). A window needs a few ranks, not an order:
-// this is linear where a sort is not.
-func selectRank(es []entry, k int) {
-	lo, hi := 0, len(es)-1
-	rnd := uint64(len(es))*0x9e3779b97f4a7c15 + uint64(k) + 1
+// selectRank reorders vs so that vs[k] is the value a sort would put at k,
+// the smaller ones before it and the larger after (quickselect with
+// three-way partitions, so runs of equal values cost no more than distinct
+// ones). A window needs a few ranks, not an order: this is linear where a
+// sort is not.
+func selectRank(vs []float64, k int) {
+	lo, hi := 0, len(vs)-1
+	rnd := uint64(len(vs))*0x9e3779b97f4a7c15 + uint64(k) + 1
 	for hi-lo >= 12 {
 		// Pivots from a fixed-seed xorshift: the result does not depend
 		// on them, and no input order makes every pivot a bad one.
 		rnd ^= rnd << 13
 		rnd ^= rnd >> 7
 		rnd ^= rnd << 17
-		pivot := es[lo+int(rnd%uint64(hi-lo+1))]
+		pivot := vs[lo+int(rnd%uint64(hi-lo+1))]
 		lt, i, gt := lo, lo, hi
 		for i <= gt {
-			switch c := compareEntries(&es[i], &pivot); {
-			case c < 0:
-				es[lt], es[i] = es[i], es[lt]
+			switch v := vs[i]; {
+			case v < pivot:
+				vs[lt], vs[i] = v, vs[lt]
 				lt++
 				i++
-			case c > 0:
-				es[i], es[gt] = es[gt], es[i]
+			case v > pivot:
+				vs[i], vs[gt] = vs[gt], v
 				gt--
 			default:
 				i++
@@ -290,8 +275,8 @@ func selectRank(es []entry, k int) {
 		}
 	}
 	for i := lo + 1; i <= hi; i++ { // insertion sort of the small rest
-		for j := i; j > lo && compareEntries(&es[j], &es[j-1]) < 0; j-- {
-			es[j], es[j-1] = es[j-1], es[j]
+		for j := i; j > lo && vs[j] < vs[j-1]; j-- {
+			vs[j], vs[j-1] = vs[j-1], vs[j]
 		}
 	}
 }
@@ -305,9 +290,8 @@ func (q *quantileState) quantile(d *dist, t Type) (float64, entry) {
 	n := d.count()
 	r := t.rank(n)
 	if d.h == nil {
-		return q.exactQuantile(d.exact, int(r-1))
+		return q.exactQuantile(d, int(r-1))
 	}
-
 	h := d.h
 	hist, rr, neg := h.pos, r, false
 	if h.neg != nil {
@@ -334,51 +318,59 @@ func (q *quantileState) quantile(d *dist, t Type) (float64, entry) {
 // quantilesAscending lists the quantile types by increasing q.
 var quantilesAscending = []Type{P10, P20, P25, P30, P40, Median, P50, P60, P70, P75, P80, P90, P95, P99, P999, P9999}
 
-// prepare readies an exact d for the quantiles of aggs: it selects their
-// ranks in increasing order, each within what the one before left above it,
-// so that every sample at one of those ranks is where a sort would put it,
-// for little more than the cost of one selection.
+// prepare readies an exact d for the quantiles of aggs: it copies the values
+// aside and selects their ranks in increasing order, each within what the
+// one before left above it, for little more than the cost of one selection.
+// The values stay valid until the next prepare.
 func (q *quantileState) prepare(d *dist, aggs Set) {
 	if d.h != nil {
 		return
 	}
-	n, lo := uint64(len(d.exact)), 0
+	vs := q.values[:0]
+	for i := range d.exact {
+		vs = append(vs, d.exact[i].v)
+	}
+	q.values = vs
+	n, lo := uint64(len(vs)), 0
 	for _, t := range quantilesAscending {
 		if !aggs.Has(t) {
 			continue
 		}
 		if i := int(t.rank(n) - 1); i >= lo {
-			selectRank(d.exact[lo:], i-lo)
+			selectRank(vs[lo:], i-lo)
 			lo = i + 1
 		}
 	}
 }
 
-// exactQuantile returns the value at index i of the samples in sorted order
-// and its exemplar: the sample itself when it has a trace ID, otherwise the
-// sample with a trace ID whose value is equivalent (within the histogram's
-// relative precision) and closest, ties going to the first in sorted order.
-// The sample at i must be in place (see prepare).
-func (q *quantileState) exactQuantile(es []entry, i int) (float64, entry) {
-	e := es[i]
-	if !e.trace.IsZero() {
-		return e.v, e
-	}
-	best, bestD := -1, math.Inf(1)
-	for j := range es {
-		c := &es[j]
-		if c.trace.IsZero() || !q.equivalent(c.v, e.v) {
-			continue
+// exactQuantile returns the value at 0-based rank i of an exact d, prepared,
+// and its exemplar: the first sample (in arrival order) of that value with a
+// trace ID; failing that, the sample with a trace ID whose value is
+// equivalent (within the histogram's relative precision) and closest, the
+// first on a tie; failing that, the first sample of that value.
+func (q *quantileState) exactQuantile(d *dist, i int) (float64, entry) {
+	v := q.values[i]
+	same, near := -1, -1
+	nearD := math.Inf(1)
+	for j := range d.exact {
+		c := &d.exact[j]
+		switch {
+		case c.v == v && !c.trace.IsZero():
+			return v, *c
+		case c.v == v:
+			if same < 0 {
+				same = j
+			}
+		case !c.trace.IsZero() && q.equivalent(c.v, v):
+			if dd := math.Abs(c.v - v); dd < nearD {
+				near, nearD = j, dd
+			}
 		}
-		d := math.Abs(c.v - e.v)
-		if d < bestD || d == bestD && compareEntries(c, &es[best]) < 0 {
-			best, bestD = j, d
-		}
 	}
-	if best < 0 {
-		return e.v, e
+	if near >= 0 {
+		return v, d.exact[near]
 	}
-	return e.v, es[best]
+	return v, d.exact[same]
 }
 
 // equivalent reports whether a and b are the same within the histogram's

@@ -51,6 +51,18 @@ mappingRules:
     filter: "app:x"
     filter: "app:y"
 ` + policy, []wantErr{{4, MappingRules, "a", 0, "filter", "given twice (first at line 3)"}}},
+		{"empty and missing durations", `
+mappingRules:
+  - name: a
+    filter: "app:x"
+    storagePolicies:
+      - resolution:
+        retention: 2d
+      - resolution: 1m
+`, []wantErr{
+			{5, MappingRules, "a", 0, "storagePolicies[0].resolution", "empty: want a duration"},
+			{7, MappingRules, "a", 0, "storagePolicies[1]", "missing retention"},
+		}},
 		{"bad duration", `
 mappingRules:
   - name: a

@@ -439,11 +439,13 @@ func (p *parser) policies(rc *ruleCtx, n *yaml.Node, path string) []aggregator.P
 		if !valid {
 			continue
 		}
-		switch {
-		case !res && !hasKey(it, "resolution"):
-			p.fail(rc, it, field, "missing resolution")
-		case !ret && !hasKey(it, "retention"):
-			p.fail(rc, it, field, "missing retention")
+		for _, key := range policyFields {
+			switch v := valueOf(it, key); {
+			case v == nil:
+				p.fail(rc, it, field, "missing "+key)
+			case isNull(v):
+				p.fail(rc, v, field+"."+key, "empty: want a duration such as 10s or 2d")
+			}
 		}
 		if !res || !ret {
 			continue

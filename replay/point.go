@@ -82,16 +82,9 @@ func appendFloat(dst []byte, v float64) []byte {
 func AppendPoint(dst []byte, p *aggregator.Point) []byte {
 	dst = append(dst, `{"name":`...)
 	dst = appendString(dst, p.SeriesName())
-	dst = append(dst, `,"labels":{`...)
-	for i, l := range p.SeriesLabels() {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, l.Name)
-		dst = append(dst, ':')
-		dst = appendString(dst, l.Value)
-	}
-	dst = append(dst, `},"aggregation":"`...)
+	dst = append(dst, `,"labels":`...)
+	dst = p.SeriesLabels().AppendJSON(dst)
+	dst = append(dst, `,"aggregation":"`...)
 	dst = append(dst, p.Aggregation.String()...)
 	dst = append(dst, `","policy":"`...)
 	dst = append(dst, p.Policy.String()...)

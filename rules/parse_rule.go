@@ -238,41 +238,13 @@ func (p *parser) transforms(rc *ruleCtx, n *yaml.Node) []*pipeOp {
 			op.opNode, op.opPath = v, path
 			switch key {
 			case "transform":
-				given := false
-				p.fields(rc, v, path, typeFields, func(_ string, _, v *yaml.Node) {
-					given = true
-					s, ok := p.str(rc, v, path+".type")
-					if !ok {
-						return
-					}
-					t, err := aggregator.ParseTransform(s)
-					if err != nil {
-						p.failErr(rc, v, path+".type", err.Error(), err)
-						return
-					}
+				if t, _, ok := opType(p, rc, v, path, "Increase, PerSecond or Add", aggregator.ParseTransform); ok {
 					op.transform = t
-				})
-				if !given && v.Kind == yaml.MappingNode {
-					p.fail(rc, v, path, "missing type: want Increase, PerSecond or Add")
 				}
 			case "aggregate":
-				given := false
-				p.fields(rc, v, path, typeFields, func(_ string, _, v *yaml.Node) {
-					given = true
-					s, ok := p.str(rc, v, path+".type")
-					if !ok {
-						return
-					}
-					t, err := aggregator.ParseType(s)
-					if err != nil {
-						p.failErr(rc, v, path+".type", err.Error(), err)
-						return
-					}
+				if t, tn, ok := opType(p, rc, v, path, "the aggregation to apply, e.g. Sum", aggregator.ParseType); ok {
 					op.aggs = aggregator.SetOf(t)
-					op.aggItems = []aggItem{{item{path + ".type", v}, t}}
-				})
-				if !given && v.Kind == yaml.MappingNode {
-					p.fail(rc, v, path, "missing type: the aggregation to apply, e.g. Sum")
+					op.aggItems = []aggItem{{item{path + ".type", tn}, t}}
 				}
 			case "rollup":
 				p.rollupOp(rc, v, path, op)
@@ -562,4 +534,30 @@ func (p *parser) checkQuantileLabel(rc *ruleCtx, r *Rule, f *ruleFields, op *pip
 	if keepsInput && r.Filter != nil && r.Filter.requires(q) {
 		p.fail(rc, f.filterNode, "filter", reason+": the filter passes only series that carry it")
 	}
+}
+
+// opType parses the {type: X} of a transform or aggregate operation at path
+// with parse; want says what a missing type should have been. It returns
+// the type and its node, and whether it is valid.
+func opType[T any](p *parser, rc *ruleCtx, n *yaml.Node, path, want string, parse func(string) (T, error)) (T, *yaml.Node, bool) {
+	var t T
+	var tn *yaml.Node
+	ok, given := false, false
+	p.fields(rc, n, path, typeFields, func(_ string, _, v *yaml.Node) {
+		given = true
+		s, sok := p.str(rc, v, path+".type")
+		if !sok {
+			return
+		}
+		var err error
+		if t, err = parse(s); err != nil {
+			p.failErr(rc, v, path+".type", err.Error(), err)
+			return
+		}
+		tn, ok = v, true
+	})
+	if !given && n.Kind == yaml.MappingNode {
+		p.fail(rc, n, path, "missing type: want "+want)
+	}
+	return t, tn, ok
 }

@@ -124,16 +124,9 @@ func jsonError(err error) error {
 func AppendJSON(dst []byte, s *Sample) []byte {
 	dst = append(dst, `{"name":`...)
 	dst = appendString(dst, s.Name)
-	dst = append(dst, `,"labels":{`...)
-	for i, l := range s.Labels {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, l.Name)
-		dst = append(dst, ':')
-		dst = appendString(dst, l.Value)
-	}
-	dst = append(dst, `},"type":"`...)
+	dst = append(dst, `,"labels":`...)
+	dst = s.Labels.AppendJSON(dst)
+	dst = append(dst, `,"type":"`...)
 	dst = append(dst, s.Type.String()...)
 	dst = append(dst, `","value":`...)
 	dst = strconv.AppendFloat(dst, s.Value, 'g', -1, 64)
@@ -143,6 +136,21 @@ func AppendJSON(dst []byte, s *Sample) []byte {
 		dst = append(dst, `,"trace_id":"`...)
 		dst = append(dst, s.TraceID.String()...)
 		dst = append(dst, '"')
+	}
+	return append(dst, '}')
+}
+
+// AppendJSON appends the labels as a JSON object, {"name":"value",...}, in
+// name order.
+func (ls Labels) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	for i, l := range ls {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, l.Name)
+		dst = append(dst, ':')
+		dst = appendString(dst, l.Value)
 	}
 	return append(dst, '}')
 }

@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/tumblemetrics/tumble/rules"
 )
 
 // Exit statuses.
@@ -85,6 +87,20 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// openRulesAndInput parses the rule file at rulesPath and opens the samples
+// at input ("-" is stdin).
+func openRulesAndInput(rulesPath, input string, stdin io.Reader) (*rules.RuleSet, io.ReadCloser, error) {
+	rs, err := rules.ParseFile(rulesPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := openInput(input, stdin)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rs, in, nil
 }
 
 // openInput opens path for reading; "-" is stdin.

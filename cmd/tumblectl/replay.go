@@ -7,7 +7,6 @@ import (
 
 	"github.com/tumblemetrics/tumble/aggregator"
 	"github.com/tumblemetrics/tumble/replay"
-	"github.com/tumblemetrics/tumble/rules"
 )
 
 // replayCmd aggregates a file of JSON samples as the server would.
@@ -30,11 +29,7 @@ func replayCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, e
 	if *rulesPath == "" {
 		return exitError, fmt.Errorf("replay: --rules is required")
 	}
-	rs, err := rules.ParseFile(*rulesPath)
-	if err != nil {
-		return exitError, err
-	}
-	in, err := openInput(*input, stdin)
+	rs, in, err := openRulesAndInput(*rulesPath, *input, stdin)
 	if err != nil {
 		return exitError, err
 	}

@@ -50,11 +50,7 @@ func rulesTestCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) (int
 	if *input == "" {
 		return exitError, fmt.Errorf("rules test: --input is required")
 	}
-	rs, err := rules.ParseFile(pos[0])
-	if err != nil {
-		return exitError, err
-	}
-	in, err := openInput(*input, stdin)
+	rs, in, err := openRulesAndInput(pos[0], *input, stdin)
 	if err != nil {
 		return exitError, err
 	}

@@ -403,12 +403,15 @@ func (m *Matcher) MatchBatch(ss []sample.Sample, out []Result) {
 	m.hits.Add(hits)
 }
 
-// sameSeries reports whether a and b are samples of one series by identity:
-// the same name and type, and the very same Labels array. A decoder of a
-// batch format that groups samples by series hands them out so, and then a
-// batch hashes and probes once per series, not once per sample. Labels are
-// immutable once built, so sharing the array means sharing the labels.
+// sameSeries reports whether a and b are samples of one series: the same
+// name, type and labels. Producers batch a series' samples together, and a
+// decoder of a format that carries a series once hands its samples out with
+// the very same Labels; comparing them with the sample before, in cache, is
+// much cheaper than hashing them, so a batch hashes and probes once per run
+// of one series.
 func sameSeries(a, b *sample.Sample) bool {
-	return a.Type == b.Type && len(a.Labels) == len(b.Labels) && a.Name == b.Name &&
-		(len(a.Labels) == 0 || &a.Labels[0] == &b.Labels[0])
+	if a.Type != b.Type || len(a.Labels) != len(b.Labels) || a.Name != b.Name {
+		return false
+	}
+	return len(a.Labels) == 0 || &a.Labels[0] == &b.Labels[0] || a.Labels.Equal(b.Labels)
 }

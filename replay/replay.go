@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/tumblemetrics/tumble/aggregator"
+	"github.com/tumblemetrics/tumble/flush"
 	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
 )
@@ -54,6 +55,7 @@ func Run(rs *rules.RuleSet, in io.Reader, out io.Writer, opts Options) (Summary,
 		agg: agg, m: rules.NewMatcher(rs, opts.Matcher), w: bufio.NewWriterSize(out, 1<<16), wm: -1,
 		batch: make([]sample.Sample, 0, matchBatch), results: make([]rules.Result, matchBatch),
 	}
+	r.f = flush.New(agg, r.write)
 	skip := func(le LineError) {
 		r.sum.Skipped++
 		if opts.Skip != nil {
@@ -65,8 +67,7 @@ func Run(rs *rules.RuleSet, in io.Reader, out io.Writer, opts Options) (Summary,
 		err = r.flushBatch()
 	}
 	if err == nil {
-		r.points = agg.Flush(r.points)
-		err = r.write()
+		err = r.f.Close()
 	}
 	if err == nil {
 		if err = r.w.Flush(); err != nil {
@@ -80,10 +81,10 @@ func Run(rs *rules.RuleSet, in io.Reader, out io.Writer, opts Options) (Summary,
 // run is the state of one replay.
 type run struct {
 	agg     *aggregator.Aggregator
+	f       *flush.Flusher
 	m       *rules.Matcher
 	w       *bufio.Writer
-	wm      int64
-	points  []aggregator.Point
+	wm      int64 // the watermark: the largest timestamp read so far
 	line    []byte
 	sum     Summary
 	batch   []sample.Sample
@@ -122,8 +123,7 @@ func (r *run) flushBatch() error {
 		}
 		if s.TimestampMs > r.wm {
 			r.wm = s.TimestampMs
-			r.points = r.agg.Advance(r.wm, r.points)
-			if err := r.write(); err != nil {
+			if err := r.f.Advance(r.wm); err != nil {
 				return err
 			}
 		}
@@ -132,17 +132,16 @@ func (r *run) flushBatch() error {
 	return nil
 }
 
-// write writes and forgets the pending points.
-func (r *run) write() error {
-	for i := range r.points {
-		r.line = AppendPoint(r.line[:0], &r.points[i])
+// write writes points as JSON lines; it is the run's flush sink.
+func (r *run) write(points []aggregator.Point) error {
+	for i := range points {
+		r.line = AppendPoint(r.line[:0], &points[i])
 		r.line = append(r.line, '\n')
 		if _, err := r.w.Write(r.line); err != nil {
 			return fmt.Errorf("replay: write points: %w", err)
 		}
 	}
-	r.sum.Points += uint64(len(r.points))
-	r.points = r.points[:0]
+	r.sum.Points += uint64(len(points))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	goldenfile "github.com/tumblemetrics/tumble/internal/golden"
 	"github.com/tumblemetrics/tumble/loadgen"
 	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
@@ -53,31 +54,7 @@ func TestScenarios(t *testing.T) {
 
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-		for i := range max(len(gl), len(wl)) {
-			var g, w string
-			if i < len(gl) {
-				g = gl[i]
-			}
-			if i < len(wl) {
-				w = wl[i]
-			}
-			if g != w {
-				t.Fatalf("%s differs at line %d:\ngot  %s\nwant %s", path, i+1, g, w)
-			}
-		}
-	}
+	goldenfile.Check(t, path, got, *update)
 }
 
 // TestDeterministic: replaying the same generated workload twice gives the

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tumblemetrics/tumble/aggregator"
+	goldenfile "github.com/tumblemetrics/tumble/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -17,20 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // golden compares got with testdata/name.golden, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test ./rules -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("summary differs from %s (run go test ./rules -update after checking it)\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", name+".golden"), got, *update)
 }
 
 func describe(t *testing.T, rs *RuleSet) []byte {

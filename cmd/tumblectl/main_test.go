@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	goldenfile "github.com/tumblemetrics/tumble/internal/golden"
 	"github.com/tumblemetrics/tumble/sample"
 )
 
@@ -23,20 +24,7 @@ func tumblectl(t *testing.T, stdin string, args ...string) (int, string, string)
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (go test -update writes it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s: got\n%s\nwant\n%s", path, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", name), []byte(got), *update)
 }
 
 func TestReplay(t *testing.T) {

@@ -212,17 +212,6 @@ func (q *quantileState) bucketIndex(v int64) int {
 	return (b+1)<<(q.subMag-1) + int(v>>b) - half
 }
 
-// bucketKey returns the lowest value of the histogram bucket holding v: v
-// with all but its top subMag bits cleared (HDR's lowest equivalent value for
-// a lowest discernible value of 1).
-func (q *quantileState) bucketKey(v int64) int64 {
-	shift := bits.Len64(uint64(v)) - int(q.subMag)
-	if shift <= 0 {
-		return v
-	}
-	return v >> shift << shift
-}
-
 // count returns how many values d holds; d's buffer must be drained unless
 // d is exact.
 func (d *dist) count() uint64 {

@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -63,7 +64,7 @@ func checkWindow(t *testing.T, r *rand.Rand, draw func(*rand.Rand) float64, n in
 		t.Fatalf("got %d points, want %d", len(points), len(allQuantiles))
 	}
 	sorted := slices.Clone(samples)
-	slices.SortStableFunc(sorted, func(a, b sample.Sample) int { return cmpFloat(a.Value, b.Value) })
+	slices.SortStableFunc(sorted, func(a, b sample.Sample) int { return cmp.Compare(a.Value, b.Value) })
 	byTrace := map[sample.TraceID]sample.Sample{}
 	for _, s := range samples {
 		if !s.TraceID.IsZero() {
@@ -105,35 +106,26 @@ func checkWindow(t *testing.T, r *rand.Rand, draw func(*rand.Rand) float64, n in
 	}
 }
 
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func within(got, want, rel float64) bool {
 	return got == want || math.Abs(got-want) <= rel*math.Abs(want)
 }
 
-// TestBucketKeyMatchesHDR checks that bucketKey groups values exactly as the
-// HDR histogram does, for every supported precision.
-func TestBucketKeyMatchesHDR(t *testing.T) {
+// TestBucketIndexMatchesHDR checks that bucketIndex groups values exactly
+// as the HDR histogram does, for every supported precision: two neighbours
+// share an index when HDR holds them equivalent, and indexes never decrease.
+func TestBucketIndexMatchesHDR(t *testing.T) {
 	for sig := 1; sig <= 5; sig++ {
 		q := newQuantileState(sig, 0, &Stats{})
 		h := hdr.New(1, histogramHighest, sig)
 		r := rand.New(rand.NewPCG(uint64(sig), 1))
 		for range 10000 {
 			v := int64(r.Uint64N(histogramHighest >> r.UintN(62)))
-			k := q.bucketKey(v)
-			if k > v || !h.ValuesAreEquivalent(k, v) {
-				t.Fatalf("sig %d: bucketKey(%d) = %d, not HDR's bucket of it", sig, v, k)
+			i, j := q.bucketIndex(v), q.bucketIndex(v+1)
+			if (i == j) != h.ValuesAreEquivalent(v, v+1) || j < i {
+				t.Fatalf("sig %d: bucketIndex(%d) = %d, bucketIndex(%d) = %d; HDR equivalent: %v", sig, v, i, v+1, j, h.ValuesAreEquivalent(v, v+1))
 			}
-			if k > 0 && h.ValuesAreEquivalent(k-1, v) {
-				t.Fatalf("sig %d: bucketKey(%d) = %d is not the lowest value of its bucket", sig, v, k)
+			if i >= 2*q.buckets {
+				t.Fatalf("sig %d: bucketIndex(%d) = %d is past %d buckets", sig, v, i, q.buckets)
 			}
 		}
 	}

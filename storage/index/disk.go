@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -84,10 +85,10 @@ func Encode(series []Series) []byte {
 		}
 	}
 	slices.SortFunc(pairs, func(a, b pair) int {
-		if c := compareStrings(a.name, b.name); c != 0 {
+		if c := strings.Compare(a.name, b.name); c != 0 {
 			return c
 		}
-		return compareStrings(a.value, b.value)
+		return strings.Compare(a.value, b.value)
 	})
 	b = binary.AppendUvarint(b, uint64(len(pairs)))
 	for _, p := range pairs {
@@ -111,16 +112,6 @@ func Encode(series []Series) []byte {
 	}
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b[tocStart:], castagnoli))
 	return append(b, magic...)
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // CorruptionError is an index file that fails a check: a checksum, a bound,

@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"fmt"
+	"github.com/tumblemetrics/tumble/policy"
 	"math"
 	"reflect"
 	"strings"
@@ -25,8 +26,8 @@ func smp(typ sample.Type, ts int64, v float64) step { return step{typ: typ, inpu
 func wm(ts int64) step                              { return step{wm: ts} }
 
 var (
-	p10s = Policy{10 * time.Second, 48 * time.Hour}
-	p1m  = Policy{time.Minute, 40 * 24 * time.Hour}
+	p10s = Policy{Resolution: 10 * time.Second, Retention: 48 * time.Hour}
+	p1m  = Policy{Resolution: time.Minute, Retention: 40 * 24 * time.Hour}
 )
 
 // format renders points as "Agg[start,end)=value" with "~trace" for
@@ -34,7 +35,7 @@ var (
 func format(ps []Point) string {
 	var b strings.Builder
 	for _, p := range ps {
-		fmt.Fprintf(&b, "%s/%s[%d,%d)=%g", p.Aggregation, FormatDuration(p.Policy.Resolution), p.StartMs, p.EndMs, p.Value)
+		fmt.Fprintf(&b, "%s/%s[%d,%d)=%g", p.Aggregation, policy.FormatDuration(p.Policy.Resolution), p.StartMs, p.EndMs, p.Value)
 		if p.HasExemplar && !p.Exemplar.TraceID.IsZero() {
 			fmt.Fprintf(&b, "~%d", p.Exemplar.TraceID[0])
 		}
@@ -74,7 +75,7 @@ func TestAggregator(t *testing.T) {
 			want:  "Sum/10s[0,10000)=1", stats: Stats{Late: 1},
 		},
 		{
-			name: "default lateness is capped at 2m", aggs: SetOf(Sum), policies: []Policy{{time.Hour, 24 * time.Hour}},
+			name: "default lateness is capped at 2m", aggs: SetOf(Sum), policies: []Policy{{Resolution: time.Hour, Retention: 24 * time.Hour}},
 			steps: []step{smp(sample.Counter, 1000, 1), wm(3600000 + 120000), smp(sample.Counter, 2000, 2)},
 			want:  "Sum/1h[0,3600000)=1", stats: Stats{Late: 1},
 		},
@@ -236,35 +237,6 @@ func TestOutputNaming(t *testing.T) {
 			}
 			if got := OutputLabels(ls, tc.agg, tc.n).String(); got != tc.wantLabels {
 				t.Errorf("labels: got %s, want %s", got, tc.wantLabels)
-			}
-		})
-	}
-}
-
-func TestPolicyParse(t *testing.T) {
-	for _, tc := range []struct {
-		in, want, err string
-	}{
-		{in: "10s:2d", want: "10s:2d"},
-		{in: "1m:40d", want: "1m:40d"},
-		{in: "30s:720h", want: "30s:30d"},
-		{in: "1m:1d12h", want: "1m:36h"},
-		{in: "500ms:1h", want: "500ms:1h"},
-		{in: "10s", err: "want resolution:retention"},
-		{in: "10x:2d", err: `unknown unit "x"`},
-		{in: "1m:10s", err: "shorter than the resolution"},
-		{in: "0s:1d", err: "not positive"},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			p, err := ParsePolicy(tc.in)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("got error %v, want one containing %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil || p.String() != tc.want {
-				t.Fatalf("got %v, %v; want %s", p, err, tc.want)
 			}
 		})
 	}

@@ -82,7 +82,7 @@ func BenchmarkMemoryPerTimerSeries(b *testing.B) {
 // BenchmarkHighRateWindow measures a window that leaves exact mode: 100k
 // samples into one series, then its close.
 func BenchmarkHighRateWindow(b *testing.B) {
-	tg := NewTarget("x", nil, timerAggs, []Policy{{time.Minute, time.Hour}}, NoTransform, NoTransform)
+	tg := NewTarget("x", nil, timerAggs, []Policy{{Resolution: time.Minute, Retention: time.Hour}}, NoTransform, NoTransform)
 	r := rand.New(rand.NewPCG(3, 4))
 	vals := make([]float64, 100_000)
 	for i := range vals {

@@ -49,7 +49,7 @@ func checkWindow(t *testing.T, r *rand.Rand, draw func(*rand.Rand) float64, n in
 		t.Fatal(err)
 	}
 	exactMode := n <= agg.opts.ExactLimit
-	tg := NewTarget("latency", nil, SetOf(allQuantiles...), []Policy{{10 * time.Second, time.Hour}}, NoTransform, NoTransform)
+	tg := NewTarget("latency", nil, SetOf(allQuantiles...), []Policy{{Resolution: 10 * time.Second, Retention: time.Hour}}, NoTransform, NoTransform)
 	samples := make([]sample.Sample, n)
 	for i := range samples {
 		s := sample.Sample{Name: "latency", Type: sample.Timer, Value: draw(r), TimestampMs: int64(i % 10000)}
@@ -135,7 +135,7 @@ func TestBucketIndexMatchesHDR(t *testing.T) {
 // the bucket at the rank is the exemplar even when an untraced one is larger.
 func TestHistogramExemplarPrefersTrace(t *testing.T) {
 	agg, _ := New(Options{ExactLimit: -1})
-	tg := NewTarget("x", nil, SetOf(P99), []Policy{{time.Second, time.Hour}}, NoTransform, NoTransform)
+	tg := NewTarget("x", nil, SetOf(P99), []Policy{{Resolution: time.Second, Retention: time.Hour}}, NoTransform, NoTransform)
 	traced := sample.TraceID{9}
 	for i := range 100 {
 		s := sample.Sample{Name: "x", Type: sample.Gauge, Value: 1.000 + float64(i)*1e-5, TimestampMs: 10}

@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tumblemetrics/tumble/aggregator"
+	"github.com/tumblemetrics/tumble/policy"
 	"github.com/tumblemetrics/tumble/sample"
 )
 
@@ -397,7 +398,7 @@ func (p *parser) policies(rc *ruleCtx, n *yaml.Node, path string) []aggregator.P
 			if !ok {
 				return
 			}
-			d, err := aggregator.ParseDuration(s)
+			d, err := policy.ParseDuration(s)
 			if err != nil {
 				p.failErr(rc, v, field+"."+key, err.Error(), err)
 				return

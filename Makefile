@@ -32,8 +32,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# storage implements Prometheus' chunkenc.Iterator, whose Seek(int64)
+# ValueType is not io.Seeker's: vet's stdmethods check is off there only.
 vet:
-	$(GO) vet ./...
+	$(GO) vet $$($(GO) list ./... | grep -v '/storage$$')
+	$(GO) vet -stdmethods=false ./storage
 
 unit:
 	$(GO) test -race -count=1 ./...

@@ -1,0 +1,260 @@
+package storage
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tumblemetrics/tumble/policy"
+	"github.com/tumblemetrics/tumble/storage/block"
+	"github.com/tumblemetrics/tumble/storage/wal"
+)
+
+// StartupStats is what Open loaded, replayed, repaired and discarded.
+type StartupStats struct {
+	Blocks int // blocks loaded
+	// SetAside are the blocks that failed their checks, renamed to
+	// NAME.corrupt, with the reason.
+	SetAside []SetAside
+	// Superseded counts blocks removed because a compacted block covering
+	// them was already written (a compaction interrupted by a crash).
+	Superseded int
+
+	WAL wal.ReplayStats // batches replayed and bytes discarded, corruption
+	// Quarantined are the WAL files set aside at a corruption.
+	Quarantined []string
+
+	Series          int // head series after replay
+	PointsReplayed  int // points put back into the head
+	PointsInBlocks  int // logged points skipped: their range is in a block
+	MalformedBatchs int // batches with a record that does not decode (skipped whole)
+
+	Position []byte // the source position the DB resumes after
+	Duration time.Duration
+}
+
+// SetAside is a block that failed its checks at Open.
+type SetAside struct {
+	Path string
+	Err  error
+}
+
+// String is the one-line summary Open logs.
+func (s StartupStats) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d blocks, WAL %d segments %d batches: %d points replayed, %d already in blocks; %d head series",
+		s.Blocks, s.WAL.Segments, s.WAL.Batches, s.PointsReplayed, s.PointsInBlocks, s.Series)
+	if s.WAL.DiscardedBytes > 0 {
+		fmt.Fprintf(&b, "; discarded %d WAL bytes (a write cut short or a corruption)", s.WAL.DiscardedBytes)
+	}
+	if s.WAL.Corruption != nil {
+		fmt.Fprintf(&b, "; WAL corruption: %v", s.WAL.Corruption)
+	}
+	for _, a := range s.SetAside {
+		fmt.Fprintf(&b, "; block set aside: %v", a.Err)
+	}
+	if s.Superseded > 0 {
+		fmt.Fprintf(&b, "; %d compacted-away blocks removed", s.Superseded)
+	}
+	if s.MalformedBatchs > 0 {
+		fmt.Fprintf(&b, "; %d malformed WAL batches skipped", s.MalformedBatchs)
+	}
+	fmt.Fprintf(&b, "; position %x; %s", s.Position, s.Duration.Round(time.Millisecond))
+	return b.String()
+}
+
+// loadBlocks opens the blocks of every policy directory.
+func (db *DB) loadBlocks() error {
+	ents, err := os.ReadDir(db.dir)
+	if err != nil {
+		return fmt.Errorf("open storage: %w", err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() || e.Name() == walDir {
+			continue
+		}
+		p, err := policyOfDir(e.Name())
+		if err != nil {
+			continue // not ours
+		}
+		t := db.tierFor(p)
+		if err := db.loadTier(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) loadTier(t *tier) error {
+	ents, err := os.ReadDir(t.dir)
+	if err != nil {
+		return fmt.Errorf("open storage: %w", err)
+	}
+	var blocks []*block.Block
+	for _, e := range ents {
+		name := e.Name()
+		path := filepath.Join(t.dir, name)
+		switch {
+		case !e.IsDir(), strings.HasSuffix(name, ".corrupt"):
+			continue
+		case strings.HasSuffix(name, ".tmp"): // a write a crash interrupted
+			if err := os.RemoveAll(path); err != nil {
+				return fmt.Errorf("open storage: remove unfinished block: %w", err)
+			}
+			continue
+		}
+		b, err := block.Open(path)
+		if err == nil && b.Meta.Policy != t.name {
+			err = fmt.Errorf("block %s: policy %s in the directory of %s", path, b.Meta.Policy, t.name)
+		}
+		if err != nil {
+			if rerr := os.Rename(path, path+".corrupt"); rerr != nil {
+				return fmt.Errorf("open storage: set aside %s: %w", path, rerr)
+			}
+			db.startup.SetAside = append(db.startup.SetAside, SetAside{Path: path, Err: err})
+			db.opts.Logger.Error("block set aside", "path", path+".corrupt", "err", err)
+			continue
+		}
+		blocks = append(blocks, b)
+	}
+	// A compaction writes its block before it removes its sources: a crash
+	// between the two leaves blocks inside another; the larger one wins.
+	slices.SortFunc(blocks, func(a, b *block.Block) int {
+		if a.Meta.MinTime != b.Meta.MinTime {
+			return compareInt(a.Meta.MinTime, b.Meta.MinTime)
+		}
+		return compareInt(b.Meta.MaxTime, a.Meta.MaxTime) // longer first
+	})
+	var kept []*block.Block
+	for _, b := range blocks {
+		if n := len(kept); n > 0 && b.Meta.MinTime < kept[n-1].Meta.MaxTime {
+			prev := kept[n-1]
+			if b.Meta.MaxTime <= prev.Meta.MaxTime {
+				if err := os.RemoveAll(b.Dir); err != nil {
+					return fmt.Errorf("open storage: remove superseded block: %w", err)
+				}
+				db.startup.Superseded++
+				continue
+			}
+			err := fmt.Errorf("block %s [%d, %d) overlaps %s [%d, %d)", b.Dir, b.Meta.MinTime, b.Meta.MaxTime, prev.Dir, prev.Meta.MinTime, prev.Meta.MaxTime)
+			if rerr := os.Rename(b.Dir, b.Dir+".corrupt"); rerr != nil {
+				return fmt.Errorf("open storage: set aside %s: %w", b.Dir, rerr)
+			}
+			db.startup.SetAside = append(db.startup.SetAside, SetAside{Path: b.Dir, Err: err})
+			continue
+		}
+		kept = append(kept, b)
+	}
+	t.blocks = kept
+	db.startup.Blocks += len(kept)
+	t.boundary = t.blocksEnd()
+	t.persisted = t.boundary
+	if n := len(kept); n > 0 {
+		t.maxT = kept[n-1].Meta.MaxTime - 1
+	}
+	return nil
+}
+
+func compareInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// replay puts the WAL's points back into the head.
+func (db *DB) replay() error {
+	refs := map[uint64]*memSeries{} // WAL ref to series
+	tierOf := map[*memSeries]*tier{}
+	var wps []walPoint
+	var pts []resolved
+	st, err := db.wal.Replay(func(seg int, b wal.Batch) error {
+		// Decode the whole batch first: a batch is applied whole or not
+		// at all.
+		var defs []seriesDef
+		wps = wps[:0]
+		for _, rec := range b.Records {
+			var err error
+			switch {
+			case len(rec) == 0:
+				err = fmt.Errorf("%w: empty", errRecord)
+			case rec[0] == recSeries:
+				var d []seriesDef
+				d, err = decodeSeriesRecord(rec)
+				defs = append(defs, d...)
+			case rec[0] == recPoints:
+				wps, err = decodePointsRecord(wps, rec)
+			default:
+				err = fmt.Errorf("%w: unknown type %d", errRecord, rec[0])
+			}
+			if err != nil {
+				db.startup.MalformedBatchs++
+				db.opts.Logger.Error("malformed WAL batch skipped", "segment", seg, "err", err)
+				return nil
+			}
+		}
+		for _, d := range defs {
+			p, err := policy.Parse(d.policy)
+			if err != nil {
+				db.startup.MalformedBatchs++
+				db.opts.Logger.Error("malformed WAL batch skipped", "segment", seg, "err", err)
+				return nil
+			}
+			t := db.tierFor(p)
+			h := d.lset.Hash()
+			s := t.lookup(d.lset, h)
+			if s == nil {
+				s = db.newSeries(t, d.ref, d.lset, h)
+			}
+			refs[d.ref] = s
+			tierOf[s] = t
+			db.nextRef = max(db.nextRef, d.ref+1)
+		}
+		pts = pts[:0]
+		for _, wp := range wps {
+			db.nextRef = max(db.nextRef, wp.ref+1)
+			s := refs[wp.ref]
+			if s == nil {
+				// Its definition was truncated away, which happens only
+				// to series that had left the head: their points are in
+				// blocks.
+				db.startup.PointsInBlocks++
+				continue
+			}
+			t := tierOf[s]
+			if wp.t < t.boundary {
+				db.startup.PointsInBlocks++
+				continue
+			}
+			pts = append(pts, resolved{tier: t, s: s, p: point{t: wp.t, v: wp.v, hasEx: wp.hasEx, ex: wp.ex}})
+		}
+		var ast AppendStats
+		if err := db.apply(seg, pts, &ast); err != nil {
+			return err
+		}
+		db.startup.PointsReplayed += len(pts)
+		return nil
+	})
+	db.counts = AppendStats{}
+	if err != nil {
+		return fmt.Errorf("open storage %s: replay WAL: %w", db.dir, err)
+	}
+	db.startup.WAL = st
+	db.startup.Quarantined = db.wal.OpenStats().Quarantined
+	db.position = st.LastPosition
+	db.startup.Position = st.LastPosition
+	for _, t := range db.tiers {
+		db.startup.Series += len(t.byRef)
+	}
+	return nil
+}
+
+// noTime is the headMin of an empty head.
+const noTime = math.MaxInt64

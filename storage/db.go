@@ -65,7 +65,7 @@ type DB struct {
 
 	// mu guards tiers and what tier documents it guards, for readers.
 	mu     sync.RWMutex
-	tiers  map[string]*tier
+	tiers  map[policy.Policy]*tier
 	closed bool
 
 	compactMu sync.Mutex // one Compact at a time
@@ -105,7 +105,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	db := &DB{
 		dir: dir, opts: o, lock: lock,
 		geo:    geometry{blockMs: o.BlockDuration.Milliseconds(), chunkPoints: o.ChunkPoints},
-		tiers:  map[string]*tier{},
+		tiers:  map[policy.Policy]*tier{},
 		segMax: map[int]map[*tier]int64{},
 		kick:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
@@ -167,13 +167,12 @@ func (db *DB) Position() []byte {
 
 // tierFor returns the tier of p, creating it; the caller holds appendMu.
 func (db *DB) tierFor(p policy.Policy) *tier {
-	name := p.String()
-	if t := db.tiers[name]; t != nil {
+	if t := db.tiers[p]; t != nil {
 		return t
 	}
 	t := newTier(db.dir, p)
 	db.mu.Lock()
-	db.tiers[name] = t
+	db.tiers[p] = t
 	db.mu.Unlock()
 	return t
 }

@@ -216,14 +216,19 @@ func (db *DB) restateSeries() error {
 		}
 		return nil
 	}
+	var all []seriesDef
 	for _, t := range db.tiers {
 		for _, s := range t.byRef {
-			defs = append(defs, seriesDef{ref: s.ref, policy: t.name, lset: s.lset})
-			size += 16 + len(t.name) + int(s.lset.ByteSize())
-			if size >= restateBatch {
-				if err := flush(); err != nil {
-					return err
-				}
+			all = append(all, seriesDef{ref: s.ref, policy: t.name, lset: s.lset})
+		}
+	}
+	slices.SortFunc(all, func(a, b seriesDef) int { return compareInt(int64(a.ref), int64(b.ref)) })
+	for _, d := range all {
+		defs = append(defs, d)
+		size += 16 + len(d.policy) + int(d.lset.ByteSize())
+		if size >= restateBatch {
+			if err := flush(); err != nil {
+				return err
 			}
 		}
 	}

@@ -367,3 +367,50 @@ func TestCorruptBlock(t *testing.T) {
 		t.Log(it.Err())
 	}
 }
+
+// TestReopenAfterTruncation: after the WAL lost the segments that first
+// defined the head's series, a reopen still replays every head point, and
+// the head's index finds them with several matchers.
+func TestReopenAfterTruncation(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{BlockDuration: time.Hour, MaxBlockDuration: time.Hour, WALSegmentSize: 1024}
+	db := openTest(t, dir, o)
+	var series []labels.Labels
+	for i := range 8 {
+		series = append(series, labels.FromStrings("__name__", "m", "svc", fmt.Sprint(i%2), "i", fmt.Sprint(i)))
+	}
+	want := map[string][]tp{}
+	for ts := int64(0); ts < 3*hour; ts += 10_000 {
+		var batch []Point
+		for i, ls := range series {
+			batch = append(batch, pt(ls, p10s, ts, float64(ts+int64(i))))
+			want[ls.String()] = append(want[ls.String()], tp{ts, float64(ts + int64(i))})
+		}
+		if _, err := db.Append(batch, nil); err != nil {
+			t.Fatal(err)
+		}
+		if ts%(hour/2) == 0 {
+			if err := db.Compact(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := db.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := db.wal.Segments(); first == 0 {
+		t.Fatal("the WAL was not truncated")
+	}
+	db.Close()
+	db2 := openTest(t, dir, o)
+	t.Log(db2.Startup())
+	got := read(t, db2, math.MinInt64, math.MaxInt64, name("m"), labels.MustNewMatcher(labels.MatchEqual, "svc", "1"))
+	if len(got) != 4 {
+		t.Fatalf("got %d series, want 4", len(got))
+	}
+	for k, pts := range got {
+		if !slices.Equal(pts, want[k]) {
+			t.Errorf("%s: got %d points, want %d", k, len(pts), len(want[k]))
+		}
+	}
+}

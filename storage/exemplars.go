@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"math"
 
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
@@ -39,7 +40,13 @@ func (q exemplarQuerier) Select(start, end int64, matchers ...[]*labels.Matcher)
 	for _, ms := range matchers {
 		// A window's exemplar is stored with the point at the window's
 		// end, after the exemplar's own time: read a little past end.
-		sel, err := q.db.selection(start, end+q.db.maxResolution(), true, ms)
+		to := end
+		if r := q.db.maxResolution(); to < math.MaxInt64-r {
+			to += r
+		} else {
+			to = math.MaxInt64
+		}
+		sel, err := q.db.selection(start, to, true, ms)
 		if err != nil {
 			return nil, err
 		}

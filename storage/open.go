@@ -169,16 +169,20 @@ func compareInt(a, b int64) int {
 	return 0
 }
 
-// replay puts the WAL's points back into the head.
+// replay puts the WAL's points back into the head. It reads the log twice:
+// first the series definitions, then the points. A series defined again
+// before a truncation is defined after points that use it (in segments
+// kept), so every definition must be known before the first point.
 func (db *DB) replay() error {
-	refs := map[uint64]*memSeries{} // WAL ref to series
-	tierOf := map[*memSeries]*tier{}
+	refs, tierOf, err := db.replaySeries()
+	if err != nil {
+		return err
+	}
 	var wps []walPoint
 	var pts []resolved
 	st, err := db.wal.Replay(func(seg int, b wal.Batch) error {
 		// Decode the whole batch first: a batch is applied whole or not
 		// at all.
-		var defs []seriesDef
 		wps = wps[:0]
 		for _, rec := range b.Records {
 			var err error
@@ -186,9 +190,7 @@ func (db *DB) replay() error {
 			case len(rec) == 0:
 				err = fmt.Errorf("%w: empty", errRecord)
 			case rec[0] == recSeries:
-				var d []seriesDef
-				d, err = decodeSeriesRecord(rec)
-				defs = append(defs, d...)
+				_, err = decodeSeriesRecord(rec)
 			case rec[0] == recPoints:
 				wps, err = decodePointsRecord(wps, rec)
 			default:
@@ -199,23 +201,6 @@ func (db *DB) replay() error {
 				db.opts.Logger.Error("malformed WAL batch skipped", "segment", seg, "err", err)
 				return nil
 			}
-		}
-		for _, d := range defs {
-			p, err := policy.Parse(d.policy)
-			if err != nil {
-				db.startup.MalformedBatchs++
-				db.opts.Logger.Error("malformed WAL batch skipped", "segment", seg, "err", err)
-				return nil
-			}
-			t := db.tierFor(p)
-			h := d.lset.Hash()
-			s := t.lookup(d.lset, h)
-			if s == nil {
-				s = db.newSeries(t, d.ref, d.lset, h)
-			}
-			refs[d.ref] = s
-			tierOf[s] = t
-			db.nextRef = max(db.nextRef, d.ref+1)
 		}
 		pts = pts[:0]
 		for _, wp := range wps {
@@ -254,6 +239,55 @@ func (db *DB) replay() error {
 		db.startup.Series += len(t.byRef)
 	}
 	return nil
+}
+
+// replaySeries reads the series definitions of the WAL and creates their
+// head series, in the order of their refs (the postings need it).
+func (db *DB) replaySeries() (map[uint64]*memSeries, map[*memSeries]*tier, error) {
+	defs := map[uint64]seriesDef{}
+	_, err := db.wal.Replay(func(_ int, b wal.Batch) error {
+		for _, rec := range b.Records {
+			if len(rec) == 0 || rec[0] != recSeries {
+				continue
+			}
+			ds, err := decodeSeriesRecord(rec)
+			if err != nil {
+				return nil // the second pass reports the batch
+			}
+			for _, d := range ds {
+				if _, ok := defs[d.ref]; !ok {
+					defs[d.ref] = d
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open storage %s: replay WAL series: %w", db.dir, err)
+	}
+	order := make([]uint64, 0, len(defs))
+	for ref := range defs {
+		order = append(order, ref)
+	}
+	slices.Sort(order)
+	refs := make(map[uint64]*memSeries, len(defs))
+	tierOf := make(map[*memSeries]*tier, len(defs))
+	for _, ref := range order {
+		d := defs[ref]
+		p, err := policy.Parse(d.policy)
+		if err != nil {
+			db.opts.Logger.Error("WAL series with a bad policy skipped", "ref", ref, "series", d.lset, "err", err)
+			continue
+		}
+		t := db.tierFor(p)
+		h := d.lset.Hash()
+		s := t.lookup(d.lset, h)
+		if s == nil {
+			s = db.newSeries(t, ref, d.lset, h)
+		}
+		refs[ref], tierOf[s] = s, t
+	}
+	return refs, tierOf, nil
 }
 
 // noTime is the headMin of an empty head.

@@ -22,44 +22,51 @@ import (
 func (db *DB) Compact() error {
 	db.compactMu.Lock()
 	defer db.compactMu.Unlock()
-	db.mu.RLock()
-	closed := db.closed
-	tiers := make([]*tier, 0, len(db.tiers))
-	for _, t := range db.tiers {
-		tiers = append(tiers, t)
-	}
-	db.mu.RUnlock()
-	if closed {
-		return ErrClosed
-	}
-	slices.SortFunc(tiers, func(a, b *tier) int { return compareInt(int64(a.pol.Resolution), int64(b.pol.Resolution)) })
-	var errs []error
-	for _, t := range tiers {
-		for {
+	// Rounds that cut each due head once, then truncate, merge and
+	// expire: while a backlog keeps heads due, every policy and every kind
+	// of work goes on.
+	for {
+		db.mu.RLock()
+		closed := db.closed
+		tiers := make([]*tier, 0, len(db.tiers))
+		for _, t := range db.tiers {
+			tiers = append(tiers, t)
+		}
+		db.mu.RUnlock()
+		if closed {
+			return ErrClosed
+		}
+		slices.SortFunc(tiers, func(a, b *tier) int { return compareInt(int64(a.pol.Resolution), int64(b.pol.Resolution)) })
+		var errs []error
+		cut := false
+		for _, t := range tiers {
 			db.appendMu.Lock()
 			mint, maxt, due := db.dueCut(t)
 			db.appendMu.Unlock()
 			if !due {
-				break
+				continue
 			}
 			if err := db.cutHead(t, mint, maxt); err != nil {
 				errs = append(errs, err)
-				break
+				continue
+			}
+			cut = true
+		}
+		if err := db.truncateWAL(); err != nil {
+			errs = append(errs, err)
+		}
+		for _, t := range tiers {
+			if err := db.compactBlocks(t); err != nil {
+				errs = append(errs, err)
+			}
+			if err := db.expire(t); err != nil {
+				errs = append(errs, err)
 			}
 		}
-	}
-	if err := db.truncateWAL(); err != nil {
-		errs = append(errs, err)
-	}
-	for _, t := range tiers {
-		if err := db.compactBlocks(t); err != nil {
-			errs = append(errs, err)
-		}
-		if err := db.expire(t); err != nil {
-			errs = append(errs, err)
+		if len(errs) > 0 || !cut {
+			return errors.Join(errs...)
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // dueCut returns the block range to cut from t's head, if its head spans
@@ -355,7 +362,7 @@ func (db *DB) merge(t *tier, group []*block.Block) error {
 	// into memory), so the directories can go at once.
 	var errs []error
 	for _, b := range group {
-		if err := os.RemoveAll(b.Dir); err != nil {
+		if err := removeBlock(b.Dir); err != nil {
 			errs = append(errs, fmt.Errorf("compact %s: remove merged block: %w", t.name, err))
 		}
 	}
@@ -386,10 +393,23 @@ func (db *DB) expire(t *tier) error {
 	db.mu.Unlock()
 	var errs []error
 	for _, b := range gone {
-		if err := os.RemoveAll(b.Dir); err != nil {
+		if err := removeBlock(b.Dir); err != nil {
 			errs = append(errs, fmt.Errorf("expire block of %s: %w", t.name, err))
 		}
 		db.opts.Logger.Info("block expired", "policy", t.name, "block", filepath.Base(b.Dir))
 	}
 	return errors.Join(errs...)
+}
+
+// deletedSuffix marks a block directory being deleted: renamed first, so
+// that a crash in the middle of the deletion leaves a directory Open knows
+// to finish deleting, never a block with files missing.
+const deletedSuffix = ".deleted"
+
+func removeBlock(dir string) error {
+	gone := dir + deletedSuffix
+	if err := os.Rename(dir, gone); err != nil {
+		return err
+	}
+	return os.RemoveAll(gone)
 }

@@ -101,7 +101,8 @@ func (db *DB) loadTier(t *tier) error {
 		switch {
 		case !e.IsDir(), strings.HasSuffix(name, ".corrupt"):
 			continue
-		case strings.HasSuffix(name, ".tmp"): // a write a crash interrupted
+		case strings.HasSuffix(name, ".tmp"), strings.HasSuffix(name, deletedSuffix):
+			// A write or a deletion a crash interrupted.
 			if err := os.RemoveAll(path); err != nil {
 				return fmt.Errorf("open storage: remove unfinished block: %w", err)
 			}
@@ -134,7 +135,7 @@ func (db *DB) loadTier(t *tier) error {
 		if n := len(kept); n > 0 && b.Meta.MinTime < kept[n-1].Meta.MaxTime {
 			prev := kept[n-1]
 			if b.Meta.MaxTime <= prev.Meta.MaxTime {
-				if err := os.RemoveAll(b.Dir); err != nil {
+				if err := removeBlock(b.Dir); err != nil {
 					return fmt.Errorf("open storage: remove superseded block: %w", err)
 				}
 				db.startup.Superseded++

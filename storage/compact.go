@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -36,7 +37,7 @@ func (db *DB) Compact() error {
 		if closed {
 			return ErrClosed
 		}
-		slices.SortFunc(tiers, func(a, b *tier) int { return compareInt(int64(a.pol.Resolution), int64(b.pol.Resolution)) })
+		slices.SortFunc(tiers, func(a, b *tier) int { return cmp.Compare(a.pol.Resolution, b.pol.Resolution) })
 		var errs []error
 		cut := false
 		for _, t := range tiers {
@@ -229,7 +230,7 @@ func (db *DB) restateSeries() error {
 			all = append(all, seriesDef{ref: s.ref, policy: t.name, lset: s.lset})
 		}
 	}
-	slices.SortFunc(all, func(a, b seriesDef) int { return compareInt(int64(a.ref), int64(b.ref)) })
+	slices.SortFunc(all, func(a, b seriesDef) int { return cmp.Compare(a.ref, b.ref) })
 	for _, d := range all {
 		defs = append(defs, d)
 		size += 16 + len(d.policy) + int(d.lset.ByteSize())
@@ -356,7 +357,7 @@ func (db *DB) merge(t *tier, group []*block.Block) error {
 	db.mu.Lock()
 	t.blocks = slices.DeleteFunc(t.blocks, func(b *block.Block) bool { return slices.Contains(group, b) })
 	t.blocks = append(t.blocks, nb)
-	slices.SortFunc(t.blocks, func(a, b *block.Block) int { return compareInt(a.Meta.MinTime, b.Meta.MinTime) })
+	slices.SortFunc(t.blocks, func(a, b *block.Block) int { return cmp.Compare(a.Meta.MinTime, b.Meta.MinTime) })
 	db.mu.Unlock()
 	// Readers that hold the old blocks keep their bytes (blocks are read
 	// into memory), so the directories can go at once.

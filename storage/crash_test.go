@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -672,7 +673,7 @@ func checkCrashDB(t *testing.T, where string, db *DB, acked, most uint64) uint64
 		}
 	}
 	for _, pts := range want {
-		slices.SortFunc(pts, func(a, b crashPoint) int { return compareInt(a.t, b.t) })
+		slices.SortFunc(pts, func(a, b crashPoint) int { return cmp.Compare(a.t, b.t) })
 	}
 	// Retention deletes whole blocks whose every point is older than the
 	// newest of the policy by its retention; a block more is allowed.

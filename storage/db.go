@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -400,7 +401,7 @@ func (db *DB) Blocks() []BlockInfo {
 		if a.Policy != b.Policy {
 			return strings.Compare(a.Policy, b.Policy)
 		}
-		return compareInt(a.MinTime, b.MinTime)
+		return cmp.Compare(a.MinTime, b.MinTime)
 	})
 	return out
 }

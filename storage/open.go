@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -126,9 +127,9 @@ func (db *DB) loadTier(t *tier) error {
 	// between the two leaves blocks inside another; the larger one wins.
 	slices.SortFunc(blocks, func(a, b *block.Block) int {
 		if a.Meta.MinTime != b.Meta.MinTime {
-			return compareInt(a.Meta.MinTime, b.Meta.MinTime)
+			return cmp.Compare(a.Meta.MinTime, b.Meta.MinTime)
 		}
-		return compareInt(b.Meta.MaxTime, a.Meta.MaxTime) // longer first
+		return cmp.Compare(b.Meta.MaxTime, a.Meta.MaxTime) // longer first
 	})
 	var kept []*block.Block
 	for _, b := range blocks {
@@ -158,16 +159,6 @@ func (db *DB) loadTier(t *tier) error {
 		t.maxT = kept[n-1].Meta.MaxTime - 1
 	}
 	return nil
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // replay puts the WAL's points back into the head. It reads the log twice:

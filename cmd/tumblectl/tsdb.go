@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -519,9 +520,9 @@ type blockRange struct {
 func (v *verifier) overlaps(blocks []blockRange) {
 	slices.SortFunc(blocks, func(a, b blockRange) int {
 		if a.mint != b.mint {
-			return compareInt(a.mint, b.mint)
+			return cmp.Compare(a.mint, b.mint)
 		}
-		return compareInt(b.maxt, a.maxt) // longer first
+		return cmp.Compare(b.maxt, a.maxt) // longer first
 	})
 	var prev *blockRange
 	for i := range blocks {
@@ -539,16 +540,6 @@ func (v *verifier) overlaps(blocks []blockRange) {
 		v.report(b.rel, "corrupt: its range [%s, %s) overlaps that of %s: the next open sets it aside",
 			formatMs(b.mint), formatMs(b.maxt), prev.rel)
 	}
-}
-
-func compareInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // wal checks the WAL without writing to it.

@@ -174,6 +174,19 @@ func windowStart(ts, res int64) int64 {
 	return s
 }
 
+// CloseTime returns the watermark at which the last of the windows that a
+// sample of t at ts falls in closes: the latest window end plus lateness
+// over t's policies. A shard replica keeps the log offsets of the samples
+// whose windows are still open, to read them again after a restart.
+func (a *Aggregator) CloseTime(t *Target, ts int64) int64 {
+	c := int64(math.MinInt64)
+	for _, p := range t.Policies {
+		res := p.ResolutionMs()
+		c = max(c, windowStart(ts, res)+res+a.opts.lateness(p))
+	}
+	return c
+}
+
 // closed reports whether the window of p starting at start has closed.
 func (a *Aggregator) closed(p Policy, start int64) bool {
 	return start+p.ResolutionMs()+a.opts.lateness(p) <= a.wm

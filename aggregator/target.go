@@ -46,6 +46,9 @@ func ParseTransform(s string) (Transform, error) {
 	return 0, fmt.Errorf("unknown transform %q (want Increase, PerSecond or Add)", s)
 }
 
+// Valid reports whether t is a known transform.
+func (t Transform) Valid() bool { return t <= TransformAdd }
+
 // String returns M3's name of t, "" for NoTransform.
 func (t Transform) String() string {
 	if int(t) < len(transformNames) {

@@ -146,6 +146,9 @@ func (s Set) With(t Type) Set { return s | 1<<t }
 // Has reports whether t is in s.
 func (s Set) Has(t Type) bool { return s&(1<<t) != 0 }
 
+// Valid reports whether s holds only known types.
+func (s Set) Valid() bool { return s&^(1<<numTypes-1) == 0 && !s.Has(0) }
+
 // Len returns the number of types in s.
 func (s Set) Len() int { return bits.OnesCount32(uint32(s)) }
 

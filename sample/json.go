@@ -11,19 +11,6 @@ import (
 	"strings"
 )
 
-// DecodeError says which field of a JSON sample is wrong and why.
-type DecodeError struct {
-	Field  string // JSON field name, "" when the document itself is malformed
-	Reason string
-}
-
-func (e *DecodeError) Error() string {
-	if e.Field == "" {
-		return "decode sample: " + e.Reason
-	}
-	return fmt.Sprintf("decode sample: field %q: %s", e.Field, e.Reason)
-}
-
 // jsonSample mirrors the contract; pointers tell a missing field from a zero.
 type jsonSample struct {
 	Name        *string           `json:"name"`
@@ -46,7 +33,7 @@ func DecodeJSON(data []byte) (Sample, error) {
 		return Sample{}, jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Sample{}, &DecodeError{Reason: "trailing data after the sample object"}
+		return Sample{}, newError(CodeMalformedJSON, "", "trailing data after the sample object")
 	}
 	return js.sample()
 }
@@ -54,49 +41,53 @@ func DecodeJSON(data []byte) (Sample, error) {
 func (js *jsonSample) sample() (Sample, error) {
 	var s Sample
 	if js.Name == nil || *js.Name == "" {
-		return s, &DecodeError{Field: "name", Reason: "missing or empty"}
+		return s, newError(CodeBadField, "name", "missing or empty")
 	}
 	s.Name = *js.Name
 	for n := range js.Labels {
 		if n == "" {
-			return s, &DecodeError{Field: "labels", Reason: "a label name is empty"}
+			return s, newError(CodeBadField, "labels", "a label name is empty")
 		}
 		if strings.HasPrefix(n, "__") {
-			return s, &DecodeError{Field: "labels", Reason: fmt.Sprintf("label name %q is reserved (names starting with __ are internal)", n)}
+			return s, reservedLabel(n)
 		}
 	}
 	s.Labels = FromMap(js.Labels)
 	if js.Type == nil {
-		return s, &DecodeError{Field: "type", Reason: "missing"}
+		return s, newError(CodeBadField, "type", "missing")
 	}
 	t, err := ParseType(*js.Type)
 	if err != nil {
-		return s, &DecodeError{Field: "type", Reason: err.Error()}
+		return s, newError(CodeBadField, "type", err.Error())
 	}
 	s.Type = t
 	if js.Value == nil {
-		return s, &DecodeError{Field: "value", Reason: "missing"}
+		return s, newError(CodeBadField, "value", "missing")
 	}
 	v, err := strconv.ParseFloat(string(js.Value), 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return s, &DecodeError{Field: "value", Reason: fmt.Sprintf("%s is not a finite number", js.Value)}
+		code := CodeBadField
+		if errors.Is(err, strconv.ErrRange) { // a JSON number beyond a float64
+			code = CodeValueNotFinite
+		}
+		return s, newError(code, "value", fmt.Sprintf("%s is not a finite number", js.Value))
 	}
 	s.Value = v
 	if js.TimestampMs == nil {
-		return s, &DecodeError{Field: "timestamp_ms", Reason: "missing"}
+		return s, newError(CodeBadField, "timestamp_ms", "missing")
 	}
 	ts, err := strconv.ParseInt(string(js.TimestampMs), 10, 64)
 	if err != nil {
-		return s, &DecodeError{Field: "timestamp_ms", Reason: fmt.Sprintf("%s is not an integer number of milliseconds", js.TimestampMs)}
+		return s, newError(CodeBadField, "timestamp_ms", fmt.Sprintf("%s is not an integer number of milliseconds", js.TimestampMs))
 	}
 	if ts < 0 {
-		return s, &DecodeError{Field: "timestamp_ms", Reason: fmt.Sprintf("%d is before the Unix epoch", ts)}
+		return s, beforeEpoch(ts)
 	}
 	s.TimestampMs = ts
 	if js.TraceID != nil && *js.TraceID != "" {
 		id, err := ParseTraceID(*js.TraceID)
 		if err != nil {
-			return s, &DecodeError{Field: "trace_id", Reason: err.Error()}
+			return s, newError(CodeBadField, "trace_id", err.Error())
 		}
 		s.TraceID = id
 	}
@@ -104,19 +95,33 @@ func (js *jsonSample) sample() (Sample, error) {
 }
 
 // jsonError turns an encoding/json error into a DecodeError naming the field.
-func jsonError(err error) error {
+func jsonError(err error) *DecodeError {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return &DecodeError{Field: te.Field, Reason: fmt.Sprintf("a JSON %s cannot be decoded into %s", te.Value, te.Type)}
+		code := CodeBadField
+		if te.Field == "" { // the sample itself is not an object
+			code = CodeMalformedJSON
+		}
+		return newError(code, te.Field, fmt.Sprintf("a JSON %s cannot be decoded into %s", te.Value, te.Type))
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return &DecodeError{Field: strings.Trim(f, `"`), Reason: "unknown field"}
+		return newError(CodeBadField, strings.Trim(f, `"`), "unknown field")
 	}
 	if errors.Is(err, io.EOF) {
-		return &DecodeError{Reason: "empty input"}
+		return newError(CodeMalformedJSON, "", "empty input")
 	}
-	return &DecodeError{Reason: "malformed JSON: " + strings.TrimPrefix(msg, "json: ")}
+	return newError(CodeMalformedJSON, "", "malformed JSON: "+strings.TrimPrefix(msg, "json: "))
+}
+
+// reservedLabel is the error for a label name that starts with "__".
+func reservedLabel(name string) *DecodeError {
+	return newError(CodeBadField, "labels", fmt.Sprintf("label name %q is reserved (names starting with __ are internal)", name))
+}
+
+// beforeEpoch is the error for a negative timestamp.
+func beforeEpoch(ts int64) *DecodeError {
+	return newError(CodeBadField, "timestamp_ms", fmt.Sprintf("%d is before the Unix epoch", ts))
 }
 
 // AppendJSON appends the JSON form of s to dst. DecodeJSON(AppendJSON(nil, s))

@@ -1,0 +1,83 @@
+package sample
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchBatch returns n samples like a service fleet's, from a fixed seed:
+// five labels each, and a trace ID on the timers.
+func benchBatch(n int) []Sample {
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := []string{"http_request_duration_seconds", "http_requests_total", "process_resident_memory_bytes", "queue_depth", "bytes_sent_total"}
+	types := []Type{Timer, Counter, Gauge, Gauge, Cumulative}
+	batch := make([]Sample, n)
+	for i := range batch {
+		k := rng.IntN(len(names))
+		s := Sample{
+			Name: names[k],
+			Labels: Labels{
+				{"pod", fmt.Sprintf("checkout-%05x", rng.IntN(1<<20))},
+				{"region", []string{"eu-west-1", "us-east-1", "ap-south-1"}[rng.IntN(3)]},
+				{"route", fmt.Sprintf("/api/v1/resource%d", rng.IntN(20))},
+				{"service", fmt.Sprintf("service-%d", rng.IntN(10))},
+				{"status", []string{"200", "404", "500"}[rng.IntN(3)]},
+			},
+			Type:        types[k],
+			Value:       rng.ExpFloat64(),
+			TimestampMs: 1763800000000 + int64(i),
+		}
+		if s.Type == Timer {
+			for j := range s.TraceID {
+				s.TraceID[j] = byte(rng.Uint32())
+			}
+		}
+		batch[i] = s
+	}
+	return batch
+}
+
+// BenchmarkDecodeRecord decodes one record of 500 samples, as protobuf and as
+// JSON lines.
+func BenchmarkDecodeRecord(b *testing.B) {
+	const n = 500
+	batch := benchBatch(n)
+	var lines []byte
+	for i := range batch {
+		lines = append(AppendJSON(lines, &batch[i]), '\n')
+	}
+	for _, bc := range []struct {
+		name   string
+		format Format
+		record []byte
+	}{
+		{"protobuf", FormatProto, AppendProto(nil, batch)},
+		{"jsonlines", FormatJSON, lines},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.record)))
+			b.ReportAllocs()
+			dst := make([]Sample, 0, n)
+			for b.Loop() {
+				var err error
+				if dst, err = DecodeRecord(bc.record, bc.format, dst[:0]); err != nil || len(dst) != n {
+					b.Fatalf("got %d samples, %v; want %d", len(dst), err, n)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
+}
+
+// BenchmarkAppendProto encodes one record of 500 samples.
+func BenchmarkAppendProto(b *testing.B) {
+	batch := benchBatch(500)
+	buf := AppendProto(nil, batch)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendProto(buf[:0], batch)
+	}
+	b.ReportMetric(float64(len(batch)*b.N)/b.Elapsed().Seconds(), "samples/s")
+}

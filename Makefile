@@ -8,7 +8,7 @@ FUZZRUNS_WAL ?= 3000x
 BENCHTIME ?= 1s
 RUN_TICKS ?= 120
 
-.PHONY: all build run test vet fmt-check unit fuzz bench clean
+.PHONY: all build run test vet fmt-check unit fuzz bench clean kafka promtool
 
 all: build
 
@@ -38,13 +38,17 @@ vet:
 	$(GO) vet $$($(GO) list ./... | grep -v '/storage$$')
 	$(GO) vet -stdmethods=false ./storage
 
-unit:
+# The integration tests run a real Kafka broker and promtool: `unit` fetches
+# them first, once (see kafka and promtool below).
+unit: kafka promtool
 	$(GO) test -race -count=1 ./...
 
 # Every decoder is fuzzed for FUZZTIME each, on top of the seed corpora that
 # `unit` already runs.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $(FUZZTIME) ./sample
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./sample
+	$(GO) test -run '^$$' -fuzz '^FuzzProtoRoundTrip$$' -fuzztime $(FUZZTIME) ./sample
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rules
 	$(GO) test -run '^$$' -fuzz '^FuzzFilter$$' -fuzztime $(FUZZTIME) ./rules
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./storage/index
@@ -54,8 +58,57 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReplay$$' -fuzztime $(FUZZRUNS_WAL) ./storage/wal
 	$(GO) test -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) ./storage
 
+# Kafka's own jars, for the broker that internal/kafkatest runs: Maven
+# resolves testdata/kafka/pom.xml into .cache/kafka/libs, with its local
+# repository in .cache/m2. The stamp is written once every jar is there, and
+# is redone when the pom changes.
+MVN ?= mvn
+kafka: .cache/kafka/stamp
+.cache/kafka/stamp: testdata/kafka/pom.xml
+	rm -rf .cache/kafka/libs $@
+	$(MVN) -q -B -f testdata/kafka/pom.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2 \
+		dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/.cache/kafka/libs
+	@mkdir -p $(@D) && touch $@
+
+# promtool, from Debian's prometheus package, unpacked without installing it
+# into .cache/prometheus (internal/promtooltest finds it there). apt-get
+# needs its package lists: on a machine without them, root fetches them.
+PROMTOOL := .cache/prometheus/usr/bin/promtool
+APT_GET  := apt-get -qq -o APT::Sandbox::User=root
+promtool: $(PROMTOOL)
+$(PROMTOOL):
+	rm -rf .cache/debs .cache/prometheus .cache/prometheus.tmp
+	mkdir -p .cache/debs
+	cd .cache/debs && { $(APT_GET) download prometheus 2>/dev/null || \
+		{ [ "$$(id -u)" -eq 0 ] || { echo "apt-get cannot find prometheus: run apt-get update as root"; exit 1; }; \
+		$(APT_GET) update && $(APT_GET) download prometheus; }; }
+	dpkg-deb -x .cache/debs/prometheus_*.deb .cache/prometheus.tmp
+	mv .cache/prometheus.tmp .cache/prometheus
+	@touch $@
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
 
 clean:
 	rm -rf $(BIN) .cache
+
+# sample/samplepb/sample.pb.go from sample.proto, with protoc (Maven's
+# com.google.protobuf:protoc, fetched once into .cache/protoc) and
+# protoc-gen-go (built at go.mod's google.golang.org/protobuf into
+# .cache/bin). `make test` does not regenerate: a unit test checks that the
+# generated code declares what the .proto does.
+PROTOC_VERSION  ?= 4.36.2
+PROTOC_PLATFORM ?= linux-x86_64
+PROTOC          := .cache/protoc/protoc-$(PROTOC_VERSION)-$(PROTOC_PLATFORM).exe
+PROTOC_GEN_GO   := .cache/bin/protoc-gen-go
+.PHONY: proto
+proto: $(PROTOC) $(PROTOC_GEN_GO)
+	$(PROTOC) --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=paths=source_relative \
+		sample/samplepb/sample.proto
+$(PROTOC):
+	mvn -q -B -Dmaven.repo.local=$(CURDIR)/.cache/m2 dependency:copy \
+		-Dartifact=com.google.protobuf:protoc:$(PROTOC_VERSION):exe:$(PROTOC_PLATFORM) \
+		-DoutputDirectory=$(CURDIR)/.cache/protoc
+	chmod +x $@
+$(PROTOC_GEN_GO): go.mod
+	$(GO) build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go

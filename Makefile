@@ -8,16 +8,22 @@ FUZZRUNS_WAL ?= 3000x
 BENCHTIME ?= 1s
 RUN_TICKS ?= 120
 
-.PHONY: all build run test vet fmt-check unit fuzz bench clean kafka promtool
+.PHONY: all build run replay-demo test vet fmt-check unit fuzz bench clean kafka promtool
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# The demo: two minutes of a generated fleet's traffic, aggregated under the
-# example rules exactly as a shard would; the points go to .cache/demo/.
+# The demo: tumble on its embedded defaults, an in-process Kafka broker on
+# 127.0.0.1:9092 fed by a load generator, the example rules, the
+# Prometheus API on 127.0.0.1:9201, data in .cache/run. Ctrl-C stops it.
 run: build
+	$(BIN)/tumble --embedded --data .cache/run --rules testdata/rules/example.yaml
+
+# The offline demo: two minutes of the fleet's traffic replayed through the
+# aggregation exactly as a shard would; the points go to .cache/demo/.
+replay-demo: build
 	@mkdir -p .cache/demo
 	$(BIN)/tumblectl rules check testdata/rules/example.yaml
 	$(BIN)/tumblectl loadgen --ticks $(RUN_TICKS) --bad-every 5000 --output .cache/demo/samples.jsonl
@@ -57,6 +63,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./storage/chunkenc
 	$(GO) test -run '^$$' -fuzz '^FuzzReplay$$' -fuzztime $(FUZZRUNS_WAL) ./storage/wal
 	$(GO) test -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) ./storage
+	$(GO) test -run '^$$' -fuzz '^FuzzRecord$$' -fuzztime $(FUZZTIME) ./shard
 
 # Kafka's own jars, for the broker that internal/kafkatest runs: Maven
 # resolves testdata/kafka/pom.xml into .cache/kafka/libs, with its local

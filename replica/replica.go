@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -49,6 +50,9 @@ type Stats struct {
 	Flushes    uint64
 	Watermark  int64 // the shard's watermark
 	Offset     int64 // the next offset to read
+
+	Aggregator   aggregator.Stats
+	ActiveSeries int
 }
 
 // Replica is one replica of one shard: it applies the records of the shard
@@ -75,6 +79,7 @@ type Replica struct {
 	names map[seriesKey]labels.Labels
 	buf   []storage.Point
 	stats Stats
+	snap  atomic.Pointer[Stats] // published by Run for other goroutines
 }
 
 type seriesKey struct {
@@ -161,11 +166,27 @@ func New(opts Options) (*Replica, error) {
 // Resume returns the partition offset to read from.
 func (r *Replica) Resume() int64 { return r.next }
 
-// Stats returns the replica's counters.
+// Stats returns the replica's counters; only its owner may call it.
 func (r *Replica) Stats() Stats {
 	st := r.stats
 	st.Offset = r.next
+	st.Aggregator = r.agg.Stats()
+	st.ActiveSeries = r.agg.ActiveSeries()
 	return st
+}
+
+// Published returns the counters as Run last published them; any goroutine
+// may call it.
+func (r *Replica) Published() Stats {
+	if st := r.snap.Load(); st != nil {
+		return *st
+	}
+	return Stats{}
+}
+
+func (r *Replica) publish() {
+	st := r.Stats()
+	r.snap.Store(&st)
 }
 
 // ActiveSeries returns the number of output series with open windows.

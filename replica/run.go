@@ -19,6 +19,7 @@ func (r *Replica) Run(ctx context.Context, topic string, clientOpts ...kgo.Opt) 
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
 			topic: {r.opts.Shard: kgo.NewOffset().At(r.next)},
 		}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), // routers write in transactions
 		kgo.FetchMaxWait(100 * time.Millisecond),
 	}, clientOpts...)
 	cl, err := kgo.NewClient(opts...)
@@ -52,6 +53,7 @@ func (r *Replica) Run(ctx context.Context, topic string, clientOpts ...kgo.Opt) 
 				storeErr = err
 			}
 		})
+		r.publish()
 		if storeErr == nil {
 			failures = 0
 			continue

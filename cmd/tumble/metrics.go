@@ -1,0 +1,102 @@
+package main
+
+import (
+	"strconv"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics is tumble's self-monitoring: a collector that reads, at scrape
+// time, the counters the router, the replicas and the storages publish.
+type metrics struct {
+	s             *server
+	routerBatches atomic.Uint64
+	routerRecords atomic.Uint64
+
+	records, samples, dropped, out, dead  *prometheus.Desc
+	shardRecords, shardSamples, malformed *prometheus.Desc
+	late, points, flushes, watermark      *prometheus.Desc
+	active, storageBytes, storagePoints   *prometheus.Desc
+	batches                               *prometheus.Desc
+}
+
+func newMetrics(reg prometheus.Registerer, s *server) *metrics {
+	d := func(name, help string, ls ...string) *prometheus.Desc {
+		return prometheus.NewDesc("tumble_"+name, help, ls, nil)
+	}
+	m := &metrics{
+		s:             s,
+		records:       d("router_records_total", "Raw records the router read."),
+		samples:       d("router_samples_total", "Samples decoded from raw records."),
+		dropped:       d("router_samples_dropped_total", "Samples no rule kept."),
+		out:           d("router_shard_records_total", "Shard records the router wrote."),
+		dead:          d("router_dead_letters_total", "Raw records sent to the dead-letter topic, by reason.", "reason"),
+		batches:       d("router_transactions_total", "Router transactions committed."),
+		shardRecords:  d("replica_records_total", "Shard records a replica applied.", "shard"),
+		shardSamples:  d("replica_samples_total", "Sample records a replica applied.", "shard"),
+		malformed:     d("replica_malformed_records_total", "Shard records that did not decode, skipped.", "shard"),
+		late:          d("replica_late_samples_total", "Samples dropped because their window had closed, per policy.", "shard"),
+		points:        d("replica_points_stored_total", "Points of closed windows stored.", "shard"),
+		flushes:       d("replica_flushes_total", "Flushes of closed windows into storage.", "shard"),
+		watermark:     d("replica_watermark_seconds", "The shard's event-time watermark.", "shard"),
+		active:        d("replica_active_series", "Output series with open windows.", "shard"),
+		storageBytes:  d("storage_chunk_bytes", "Encoded chunk bytes, head and blocks.", "shard", "policy"),
+		storagePoints: d("storage_points", "Points stored, head and blocks.", "shard", "policy"),
+	}
+	reg.MustRegister(m)
+	return m
+}
+
+func (m *metrics) routerBatch(records int) {
+	m.routerBatches.Add(1)
+	m.routerRecords.Add(uint64(records))
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.records, m.samples, m.dropped, m.out, m.dead, m.batches,
+		m.shardRecords, m.shardSamples, m.malformed, m.late, m.points, m.flushes, m.watermark, m.active,
+		m.storageBytes, m.storagePoints} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	c := func(d *prometheus.Desc, v float64, ls ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, ls...)
+	}
+	g := func(d *prometheus.Desc, v float64, ls ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, ls...)
+	}
+	rs := m.s.router.Published()
+	c(m.records, float64(rs.Records))
+	c(m.samples, float64(rs.Samples))
+	c(m.dropped, float64(rs.Dropped))
+	c(m.out, float64(rs.Out))
+	c(m.batches, float64(m.routerBatches.Load()))
+	for reason, n := range rs.DeadLetters {
+		c(m.dead, float64(n), reason)
+	}
+	for i, r := range m.s.replicas {
+		sh := strconv.Itoa(i)
+		st := r.Published()
+		c(m.shardRecords, float64(st.Records), sh)
+		c(m.shardSamples, float64(st.Samples), sh)
+		c(m.malformed, float64(st.Malformed), sh)
+		c(m.late, float64(st.Aggregator.Late), sh)
+		c(m.points, float64(st.Points), sh)
+		c(m.flushes, float64(st.Flushes), sh)
+		if st.Watermark > 0 {
+			g(m.watermark, float64(st.Watermark)/1000, sh)
+		}
+		g(m.active, float64(st.ActiveSeries), sh)
+	}
+	for i, db := range m.s.dbs {
+		for _, ps := range db.Stats() {
+			g(m.storageBytes, float64(ps.HeadBytes+ps.BlockBytes), strconv.Itoa(i), ps.Policy)
+			g(m.storagePoints, float64(ps.HeadPoints+ps.BlockPoints), strconv.Itoa(i), ps.Policy)
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package router
+
+import (
+	"errors"
+	"math"
+	"sync/atomic"
+
+	"github.com/tumblemetrics/tumble/rules"
+	"github.com/tumblemetrics/tumble/sample"
+	"github.com/tumblemetrics/tumble/shard"
+)
+
+// Router is the deterministic core of a router: it turns the value of a raw
+// record into shard records, or into the reason to dead-letter it. It is
+// used by one goroutine; its rules are swapped with SetRules from any.
+type Router struct {
+	shards int
+	limits sample.Limits
+
+	rules   atomic.Pointer[rules.RuleSet]
+	matcher *rules.Matcher
+
+	samples []sample.Sample
+	wm      int64
+	stats   Stats
+	snap    atomic.Pointer[Stats] // published by Run for other goroutines
+}
+
+// Stats counts what a Router did.
+type Stats struct {
+	Records     uint64            // raw records routed or dead-lettered
+	Samples     uint64            // samples decoded from them
+	Dropped     uint64            // samples no rule kept
+	Out         uint64            // shard records made
+	DeadLetters map[string]uint64 // dead-lettered records by reason code
+}
+
+// Output is a shard record to produce.
+type Output struct {
+	Partition int32
+	Key       []byte
+	Value     []byte
+}
+
+// New returns a Router for a shard topic of shards partitions.
+func New(rs *rules.RuleSet, shards int, limits sample.Limits) (*Router, error) {
+	if err := shard.Validate(shards); err != nil {
+		return nil, err
+	}
+	if err := limits.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Router{shards: shards, limits: limits, wm: math.MinInt64,
+		stats: Stats{DeadLetters: map[string]uint64{}}}
+	r.rules.Store(rs)
+	r.matcher = rules.NewMatcher(rs, rules.MatcherOptions{})
+	return r, nil
+}
+
+// SetRules replaces the rules; the next Route uses them.
+func (r *Router) SetRules(rs *rules.RuleSet) { r.rules.Store(rs) }
+
+// Watermark returns the largest sample timestamp routed so far.
+func (r *Router) Watermark() int64 { return r.wm }
+
+// Published returns the counters as Run last published them; any goroutine
+// may call it.
+func (r *Router) Published() Stats {
+	if st := r.snap.Load(); st != nil {
+		return *st
+	}
+	return Stats{}
+}
+
+// Stats returns the Router's counters (a copy); only its owner may call it.
+func (r *Router) Stats() Stats {
+	st := r.stats
+	st.DeadLetters = make(map[string]uint64, len(r.stats.DeadLetters))
+	for k, v := range r.stats.DeadLetters {
+		st.DeadLetters[k] = v
+	}
+	return st
+}
+
+// Route appends to out the shard records of one raw record: one per
+// (sample, output series), keyed by the output series ID, in the partition
+// of its shard. A record that does not decode, or whose samples break a
+// limit at nowMs, yields no output and a *sample.DecodeError whose Code is
+// the dead-letter reason.
+func (r *Router) Route(value []byte, format sample.Format, nowMs int64, out []Output) ([]Output, error) {
+	r.stats.Records++
+	if rs := r.rules.Load(); rs != r.matcher.RuleSet() {
+		r.matcher = rules.NewMatcher(rs, rules.MatcherOptions{})
+	}
+	var err error
+	r.samples, err = sample.DecodeRecord(value, format, r.samples[:0])
+	if err == nil {
+		err = r.limits.CheckAll(r.samples, nowMs)
+	}
+	if err != nil {
+		var de *sample.DecodeError
+		code := "unknown"
+		if errors.As(err, &de) {
+			code = de.Code()
+		}
+		r.stats.DeadLetters[code]++
+		return out, err
+	}
+	for i := range r.samples {
+		s := &r.samples[i]
+		r.stats.Samples++
+		res := r.matcher.Match(s)
+		if len(res.Targets) == 0 {
+			r.stats.Dropped++
+			continue
+		}
+		for _, t := range res.Targets {
+			out = append(out, Output{
+				Partition: int32(shard.Of(t.ID, r.shards)),
+				Key:       shard.Key(t),
+				Value:     shard.AppendSample(nil, t, res.SeriesID, s),
+			})
+			r.stats.Out++
+		}
+		r.wm = max(r.wm, s.TimestampMs)
+	}
+	return out, nil
+}

@@ -1,0 +1,187 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tumblemetrics/tumble/sample"
+	"github.com/tumblemetrics/tumble/shard"
+)
+
+// Config is what Run needs besides the Router.
+type Config struct {
+	RawTopics       []string
+	Group           string // the consumer group of the routers
+	ShardTopic      string
+	DeadLetterTopic string
+	// ID names this router in its watermark records and, prefixed, in its
+	// Kafka transactional ID: it must be unique among the routers and stay
+	// the same across restarts of this one (a restarted router fences its
+	// previous incarnation by it).
+	ID string
+	// WatermarkEvery is how often the router writes its watermark into
+	// every shard partition; 0 means 1s.
+	WatermarkEvery time.Duration
+	Now            func() time.Time // nil means time.Now
+	Logger         *slog.Logger
+	// OnBatch, if set, is called after each committed transaction with the
+	// number of raw records it consumed (for metrics and tests).
+	OnBatch func(records int)
+}
+
+// Dead-letter record headers.
+const (
+	HeaderReason = "tumble-reason" // the reason code, e.g. malformed_json
+	HeaderError  = "tumble-error"  // the error, for a person
+	HeaderSource = "tumble-source" // topic/partition/offset of the raw record
+)
+
+// Run consumes the raw topics in the router group and, in one Kafka
+// transaction per poll, produces the shard records of what it read, the
+// dead letters and the watermarks, and commits the consumed offsets: a raw
+// record is routed exactly once, or its transaction aborts and it is read
+// again. Replicas read the shard topic with read_committed isolation.
+func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) error {
+	if cfg.ID == "" || cfg.Group == "" || cfg.ShardTopic == "" || cfg.DeadLetterTopic == "" || len(cfg.RawTopics) == 0 {
+		return errors.New("router: ID, Group, ShardTopic, DeadLetterTopic and RawTopics are required")
+	}
+	if cfg.WatermarkEvery == 0 {
+		cfg.WatermarkEvery = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts := append([]kgo.Opt{
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.RawTopics...),
+		kgo.TransactionalID("tumble-router-" + cfg.ID),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}, clientOpts...)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("router: kafka client: %w", err)
+	}
+	defer sess.Close()
+
+	var out []Output
+	lastWM := int64(0)
+	var lastWMAt time.Time
+	for {
+		// Wake up at least every WatermarkEvery, to write the watermark
+		// of what came last when nothing more comes.
+		pctx, pcancel := context.WithTimeout(ctx, cfg.WatermarkEvery)
+		fs := sess.PollFetches(pctx)
+		pcancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		for _, fe := range fs.Errors() {
+			if !errors.Is(fe.Err, context.DeadlineExceeded) {
+				cfg.Logger.Warn("fetch", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+			}
+		}
+		now := cfg.Now()
+		wmDue := now.Sub(lastWMAt) >= cfg.WatermarkEvery && r.wm != lastWM
+		if fs.NumRecords() == 0 && !wmDue {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("router: begin transaction: %w", err)
+		}
+		var (
+			mu      sync.Mutex
+			prodErr error
+		)
+		promise := func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				prodErr = errors.Join(prodErr, err)
+				mu.Unlock()
+			}
+		}
+		n := 0
+		fs.EachRecord(func(rec *kgo.Record) {
+			n++
+			var rerr error
+			out, rerr = r.Route(rec.Value, formatOf(rec), now.UnixMilli(), out[:0])
+			if rerr != nil {
+				sess.Produce(ctx, deadLetter(cfg.DeadLetterTopic, rec, rerr), promise)
+				return
+			}
+			for _, o := range out {
+				sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: o.Partition, Key: o.Key, Value: o.Value}, promise)
+			}
+		})
+		if wmDue || now.Sub(lastWMAt) >= cfg.WatermarkEvery && r.wm != lastWM {
+			v := shard.AppendWatermark(nil, cfg.ID, r.wm)
+			for p := range r.shards {
+				sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: int32(p), Value: v}, promise)
+			}
+			lastWM, lastWMAt = r.wm, now
+		}
+		if err := sess.Client().Flush(ctx); err != nil {
+			prodErr = errors.Join(prodErr, err)
+		}
+		commit := kgo.TryCommit
+		if prodErr != nil {
+			cfg.Logger.Error("produce shard records; aborting the transaction", "err", prodErr)
+			commit = kgo.TryAbort
+		}
+		committed, err := sess.End(ctx, commit)
+		if err != nil {
+			return fmt.Errorf("router: end transaction: %w", err)
+		}
+		if !committed {
+			// Aborted (a produce failed, or a rebalance came): the
+			// records are read again by whoever owns them now. The
+			// watermark is recomputed as they come again.
+			cfg.Logger.Warn("router transaction aborted", "records", n)
+			lastWM = 0
+			continue
+		}
+		st := r.Stats()
+		r.snap.Store(&st)
+		if cfg.OnBatch != nil {
+			cfg.OnBatch(n)
+		}
+	}
+}
+
+// formatOf returns the format a raw record's content-type header declares.
+func formatOf(rec *kgo.Record) sample.Format {
+	for _, h := range rec.Headers {
+		if h.Key == sample.ContentTypeHeader {
+			return sample.ParseFormat(string(h.Value))
+		}
+	}
+	return sample.FormatAuto
+}
+
+// deadLetter is the dead-letter record of rec: its key, value and headers
+// as they came, plus the reason.
+func deadLetter(topic string, rec *kgo.Record, err error) *kgo.Record {
+	code := "unknown"
+	var de *sample.DecodeError
+	if errors.As(err, &de) {
+		code = de.Code()
+	}
+	hs := append([]kgo.RecordHeader{
+		{Key: HeaderReason, Value: []byte(code)},
+		{Key: HeaderError, Value: []byte(err.Error())},
+		{Key: HeaderSource, Value: []byte(rec.Topic + "/" + strconv.Itoa(int(rec.Partition)) + "/" + strconv.FormatInt(rec.Offset, 10))},
+	}, rec.Headers...)
+	return &kgo.Record{Topic: topic, Partition: 0, Key: rec.Key, Value: rec.Value, Headers: hs}
+}

@@ -5,6 +5,8 @@ FUZZTIME  ?= 10s
 # The WAL fuzzer fsyncs on every run, so slow runs are cut short by a time
 # limit in the middle, which go test reports as a failure: give it a count.
 FUZZRUNS_WAL ?= 3000x
+# The shard record fuzzer met the same end-of-time failure: a count too.
+FUZZRUNS_SHARD ?= 300000x
 BENCHTIME ?= 1s
 RUN_TICKS ?= 120
 
@@ -63,7 +65,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./storage/chunkenc
 	$(GO) test -run '^$$' -fuzz '^FuzzReplay$$' -fuzztime $(FUZZRUNS_WAL) ./storage/wal
 	$(GO) test -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) ./storage
-	$(GO) test -run '^$$' -fuzz '^FuzzRecord$$' -fuzztime $(FUZZTIME) ./shard
+	$(GO) test -run '^$$' -fuzz '^FuzzRecord$$' -fuzztime $(FUZZRUNS_SHARD) ./shard
 
 # Kafka's own jars, for the broker that internal/kafkatest runs: Maven
 # resolves testdata/kafka/pom.xml into .cache/kafka/libs, with its local

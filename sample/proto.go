@@ -129,6 +129,11 @@ func decodeProtoSample(b []byte, scratch Labels) (Sample, Labels, error) {
 		switch num {
 		case fieldSampleName:
 			s.Name = str[from:to]
+			// Every occurrence must be valid, the overridden ones too,
+			// as for the generated decoder.
+			if !utf8.ValidString(s.Name) {
+				return s, scratch, newError(CodeBadField, "name", "not valid UTF-8")
+			}
 		case fieldSampleLabels:
 			l, err := decodeProtoLabel(b[from:to], str[from:to])
 			if err != nil {
@@ -211,6 +216,10 @@ func decodeProtoLabel(b []byte, str string) (Label, error) {
 		}
 		from := off + n - len(v)
 		off += n
+		// Every occurrence must be valid UTF-8, the overridden ones too.
+		if !utf8.Valid(v) {
+			return l, newError(CodeBadField, "labels", "a label name or value is not valid UTF-8")
+		}
 		if num == fieldLabelName {
 			l.Name = str[from:off]
 		} else {

@@ -216,9 +216,10 @@ func decodeProtoLabel(b []byte, str string) (Label, error) {
 		}
 		from := off + n - len(v)
 		off += n
-		// Every occurrence must be valid UTF-8, the overridden ones too.
-		if !utf8.Valid(v) {
-			return l, newError(CodeBadField, "labels", "a label name or value is not valid UTF-8")
+		// Every occurrence must be valid UTF-8, the overridden ones too:
+		// an invalid one stays, for checkProtoLabels to report.
+		if num == fieldLabelName && !utf8.ValidString(l.Name) || num == fieldLabelValue && !utf8.ValidString(l.Value) {
+			continue
 		}
 		if num == fieldLabelName {
 			l.Name = str[from:off]

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tumblemetrics/tumble/internal/kafkatest"
+	"github.com/tumblemetrics/tumble/internal/promtooltest"
 	"github.com/tumblemetrics/tumble/loadgen"
 	"github.com/tumblemetrics/tumble/replay"
 	"github.com/tumblemetrics/tumble/router"
@@ -38,13 +40,13 @@ func TestEndToEndKfake(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	endToEnd(t, c.ListenAddrs())
+	endToEnd(t, c.ListenAddrs(), "")
 }
 
 // TestEndToEndKafka runs it against a real Apache Kafka broker.
 func TestEndToEndKafka(t *testing.T) {
 	b := kafkatest.Start(t)
-	endToEnd(t, []string{b.Addr()})
+	endToEnd(t, []string{b.Addr()}, promtooltest.Path(t))
 }
 
 // endToEnd produces a known workload (protobuf batches, JSON lines and a
@@ -52,7 +54,10 @@ func TestEndToEndKafka(t *testing.T) {
 // close, and requires every point the offline replay computes from the same
 // samples to be served by the query API, with the same value and exemplar;
 // the malformed records must be in the dead-letter topic with their reason.
-func endToEnd(t *testing.T, brokers []string) {
+//
+// With promtool set, the P99 of one series is also read through promtool's
+// range query, as an outside client does.
+func endToEnd(t *testing.T, brokers []string, promtool string) {
 	cfg := defaults()
 	cfg.Rules = "../../testdata/rules/example.yaml"
 	cfg.DataDir = t.TempDir()
@@ -213,6 +218,10 @@ func endToEnd(t *testing.T, brokers []string) {
 		t.Fatalf("%d of %d points differ", bad, len(want))
 	}
 
+	if promtool != "" {
+		checkPromtool(t, promtool, base, want, start, now)
+	}
+
 	// Exemplars: every P99 point's trace is served for that series (from
 	// the finest policy, which the exemplar query reads).
 	var ex struct {
@@ -302,4 +311,36 @@ func getJSON(t *testing.T, u string, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}
+}
+
+// checkPromtool runs promtool's range query for the P99 of one series over
+// the workload, at the 10s windows' ends, and requires every value the
+// replay computed for it in its output.
+func checkPromtool(t *testing.T, promtool, base string, want map[string]replay.Point, start, now int64) {
+	t.Helper()
+	sel := map[string]string{"quantile": "0.99", "route": "/get", "service": "auth"}
+	expr := `http_request_duration_seconds_by_route{quantile="0.99",route="/get",service="auth",__policy__="10s:2d"}`
+	out, err := exec.Command(promtool, "query", "range",
+		"--start="+strconv.FormatInt(start/1000, 10), "--end="+strconv.FormatInt(start/1000+180, 10), "--step=10s",
+		base, expr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool query range: %v: %s", err, out)
+	}
+	n := 0
+	for _, p := range want {
+		if p.Name != "http_request_duration_seconds_by_route" || p.Policy != "10s:2d" || !maps.Equal(p.Labels, sel) {
+			continue
+		}
+		// promtool prints "VALUE @[SECONDS]" per step; at a window's end
+		// the point is the window's own.
+		line := fmt.Sprintf("%s @[%d]", strconv.FormatFloat(float64(p.Value), 'f', -1, 64), p.WindowEndMs/1000)
+		if !strings.Contains(string(out), line) {
+			t.Errorf("promtool: %q not in its output:\n%s", line, out)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatalf("no point of %v to check; promtool said:\n%s", sel, out)
+	}
+	t.Logf("promtool query range: the %d P99 points of %v as replay computed them", n, sel)
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -336,9 +334,4 @@ func (r *Replica) seriesLabels(p *aggregator.Point) labels.Labels {
 	}
 	r.names[k] = ls
 	return ls
-}
-
-// routerIDs returns the routers the replica follows, sorted (for tests).
-func (r *Replica) routerIDs() []string {
-	return slices.Sorted(maps.Keys(r.routers))
 }

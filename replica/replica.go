@@ -34,6 +34,9 @@ type Options struct {
 	// read again; 0 means 100,000.
 	CheckpointEvery int
 	Logger          *slog.Logger
+	// OnFlush, if set, is told how long each write of closed windows to
+	// the storage took and how many points it carried.
+	OnFlush func(d time.Duration, points int)
 }
 
 // Stats counts what a replica did.
@@ -48,6 +51,7 @@ type Stats struct {
 	Flushes    uint64
 	Watermark  int64 // the shard's watermark
 	Offset     int64 // the next offset to read
+	Lag        int64 // records of the partition not read yet, as of the last fetch
 
 	Aggregator   aggregator.Stats
 	ActiveSeries int
@@ -301,7 +305,11 @@ func (r *Replica) store(points []aggregator.Point) error {
 		}
 		r.buf = append(r.buf, sp)
 	}
+	start := time.Now()
 	st, err := r.opts.DB.Append(r.buf, pos)
+	if r.opts.OnFlush != nil {
+		r.opts.OnFlush(time.Since(start), len(r.buf))
+	}
 	if errors.Is(err, storage.ErrTooOld) {
 		r.opts.Logger.Warn("points older than the storage head refused", "shard", r.opts.Shard, "err", err)
 		r.stats.Refused += uint64(st.Refused)

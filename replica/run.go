@@ -53,6 +53,11 @@ func (r *Replica) Run(ctx context.Context, topic string, clientOpts ...kgo.Opt) 
 				storeErr = err
 			}
 		})
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if p.HighWatermark > 0 {
+				r.stats.Lag = max(0, p.HighWatermark-r.next)
+			}
+		})
 		r.publish()
 		if storeErr == nil {
 			failures = 0

@@ -285,6 +285,20 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 		})
 	}
 	t.Logf("%d points and %d P99 exemplars served as replay computed them; dead letters %v", len(want), p99, reasons)
+
+	// Self-monitoring counts what happened.
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`tumble_router_dead_letters_total{reason="`, `tumble_replica_flush_seconds_count{shard="0"}`,
+		`tumble_replica_consumer_lag_records{shard="0"}`, `tumble_replica_points_stored_total{shard="0"}`, `tumble_storage_chunk_bytes{policy="10s:2d",shard="0"}`} {
+		if !bytes.Contains(body, []byte(m)) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
 }
 
 func pointKey(name string, ls map[string]string, policy string, t int64) string {

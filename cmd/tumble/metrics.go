@@ -3,6 +3,7 @@ package main
 import (
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -18,7 +19,8 @@ type metrics struct {
 	shardRecords, shardSamples, malformed *prometheus.Desc
 	late, points, flushes, watermark      *prometheus.Desc
 	active, storageBytes, storagePoints   *prometheus.Desc
-	batches                               *prometheus.Desc
+	batches, lag                          *prometheus.Desc
+	flushSeconds                          *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer, s *server) *metrics {
@@ -43,8 +45,14 @@ func newMetrics(reg prometheus.Registerer, s *server) *metrics {
 		active:        d("replica_active_series", "Output series with open windows.", "shard"),
 		storageBytes:  d("storage_chunk_bytes", "Encoded chunk bytes, head and blocks.", "shard", "policy"),
 		storagePoints: d("storage_points", "Points stored, head and blocks.", "shard", "policy"),
+		lag:           d("replica_consumer_lag_records", "Records of the shard partition not read yet.", "shard"),
+		flushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tumble_replica_flush_seconds",
+			Help:    "Time to write a flush of closed windows (WAL fsync included) into a shard's storage.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"shard"}),
 	}
-	reg.MustRegister(m)
+	reg.MustRegister(m, m.flushSeconds)
 	return m
 }
 
@@ -57,7 +65,7 @@ func (m *metrics) routerBatch(records int) {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.records, m.samples, m.dropped, m.out, m.dead, m.batches,
 		m.shardRecords, m.shardSamples, m.malformed, m.late, m.points, m.flushes, m.watermark, m.active,
-		m.storageBytes, m.storagePoints} {
+		m.storageBytes, m.storagePoints, m.lag} {
 		ch <- d
 	}
 }
@@ -92,6 +100,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			g(m.watermark, float64(st.Watermark)/1000, sh)
 		}
 		g(m.active, float64(st.ActiveSeries), sh)
+		g(m.lag, float64(st.Lag), sh)
 	}
 	for i, db := range m.s.dbs {
 		for _, ps := range db.Stats() {
@@ -99,4 +108,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			g(m.storagePoints, float64(ps.HeadPoints+ps.BlockPoints), strconv.Itoa(i), ps.Policy)
 		}
 	}
+}
+
+// onFlush returns the replica option that observes shard's flush latency.
+func (m *metrics) onFlush(shard int) func(time.Duration, int) {
+	h := m.flushSeconds.WithLabelValues(strconv.Itoa(shard))
+	return func(d time.Duration, _ int) { h.Observe(d.Seconds()) }
 }

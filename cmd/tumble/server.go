@@ -53,6 +53,7 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, rules: rs, router: rt, reg: prometheus.NewRegistry(), ready: make(chan struct{})}
+	s.metrics = newMetrics(s.reg, s)
 	for i := range cfg.Shards {
 		db, err := storage.Open(filepath.Join(cfg.DataDir, fmt.Sprintf("shard-%d", i)), storage.Options{Logger: log.With("shard", i)})
 		if err != nil {
@@ -61,14 +62,14 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		}
 		s.dbs = append(s.dbs, db)
 		log.Info("shard storage opened", "shard", i, "startup", db.Startup().String())
-		r, err := replica.New(replica.Options{Shard: int32(i), DB: db, Aggregator: aggregator.Options{Lateness: cfg.Lateness}, Logger: log})
+		r, err := replica.New(replica.Options{Shard: int32(i), DB: db, Aggregator: aggregator.Options{Lateness: cfg.Lateness},
+			Logger: log, OnFlush: s.metrics.onFlush(i)})
 		if err != nil {
 			s.close()
 			return nil, err
 		}
 		s.replicas = append(s.replicas, r)
 	}
-	s.metrics = newMetrics(s.reg, s)
 	return s, nil
 }
 

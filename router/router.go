@@ -18,7 +18,7 @@ type Router struct {
 	limits sample.Limits
 
 	rules   atomic.Pointer[rules.RuleSet]
-	matcher *rules.Matcher
+	matcher atomic.Pointer[rules.Matcher] // replaced by the owner only
 
 	samples []sample.Sample
 	wm      int64
@@ -53,7 +53,7 @@ func New(rs *rules.RuleSet, shards int, limits sample.Limits) (*Router, error) {
 	r := &Router{shards: shards, limits: limits, wm: math.MinInt64,
 		stats: Stats{DeadLetters: map[string]uint64{}}}
 	r.rules.Store(rs)
-	r.matcher = rules.NewMatcher(rs, rules.MatcherOptions{})
+	r.matcher.Store(rules.NewMatcher(rs, rules.MatcherOptions{}))
 	return r, nil
 }
 
@@ -70,6 +70,12 @@ func (r *Router) Published() Stats {
 		return *st
 	}
 	return Stats{}
+}
+
+// RuleCounts appends the samples each rule of the current rules matched;
+// any goroutine may call it.
+func (r *Router) RuleCounts(dst []rules.RuleCount) []rules.RuleCount {
+	return r.matcher.Load().RuleCounts(dst)
 }
 
 // Stats returns the Router's counters (a copy); only its owner may call it.
@@ -89,8 +95,10 @@ func (r *Router) Stats() Stats {
 // the dead-letter reason.
 func (r *Router) Route(value []byte, format sample.Format, nowMs int64, out []Output) ([]Output, error) {
 	r.stats.Records++
-	if rs := r.rules.Load(); rs != r.matcher.RuleSet() {
-		r.matcher = rules.NewMatcher(rs, rules.MatcherOptions{})
+	m := r.matcher.Load()
+	if rs := r.rules.Load(); rs != m.RuleSet() {
+		m = rules.NewMatcher(rs, rules.MatcherOptions{})
+		r.matcher.Store(m)
 	}
 	var err error
 	r.samples, err = sample.DecodeRecord(value, format, r.samples[:0])
@@ -109,7 +117,7 @@ func (r *Router) Route(value []byte, format sample.Format, nowMs int64, out []Ou
 	for i := range r.samples {
 		s := &r.samples[i]
 		r.stats.Samples++
-		res := r.matcher.Match(s)
+		res := m.Match(s)
 		if len(res.Targets) == 0 {
 			r.stats.Dropped++
 			continue

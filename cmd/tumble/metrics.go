@@ -19,7 +19,7 @@ type metrics struct {
 	shardRecords, shardSamples, malformed *prometheus.Desc
 	late, points, flushes, watermark      *prometheus.Desc
 	active, storageBytes, storagePoints   *prometheus.Desc
-	batches, lag                          *prometheus.Desc
+	batches, lag, ruleMatches             *prometheus.Desc
 	flushSeconds                          *prometheus.HistogramVec
 }
 
@@ -46,6 +46,7 @@ func newMetrics(reg prometheus.Registerer, s *server) *metrics {
 		storageBytes:  d("storage_chunk_bytes", "Encoded chunk bytes, head and blocks.", "shard", "policy"),
 		storagePoints: d("storage_points", "Points stored, head and blocks.", "shard", "policy"),
 		lag:           d("replica_consumer_lag_records", "Records of the shard partition not read yet.", "shard"),
+		ruleMatches:   d("rule_matches_total", "Samples each rule matched (since the rules were loaded), by list, position and name.", "list", "index", "rule"),
 		flushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tumble_replica_flush_seconds",
 			Help:    "Time to write a flush of closed windows (WAL fsync included) into a shard's storage.",
@@ -65,7 +66,7 @@ func (m *metrics) routerBatch(records int) {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.records, m.samples, m.dropped, m.out, m.dead, m.batches,
 		m.shardRecords, m.shardSamples, m.malformed, m.late, m.points, m.flushes, m.watermark, m.active,
-		m.storageBytes, m.storagePoints, m.lag} {
+		m.storageBytes, m.storagePoints, m.lag, m.ruleMatches} {
 		ch <- d
 	}
 }
@@ -86,6 +87,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	c(m.batches, float64(m.routerBatches.Load()))
 	for reason, n := range rs.DeadLetters {
 		c(m.dead, float64(n), reason)
+	}
+	for _, rc := range m.s.router.RuleCounts(nil) {
+		c(m.ruleMatches, float64(rc.Samples), rc.Rule.List.String(), strconv.Itoa(rc.Rule.Index), rc.Rule.Name)
 	}
 	for i, r := range m.s.replicas {
 		sh := strconv.Itoa(i)

@@ -6,9 +6,16 @@
 //	tumblectl rules check RULES.yaml
 //	tumblectl rules test RULES.yaml --input SAMPLES.jsonl
 //	tumblectl loadgen --ticks 60 --output SAMPLES.jsonl
+//	tumblectl loadgen --brokers localhost:9092 --rate 10000 --series 1000 --duration 10m
 //	tumblectl tsdb inspect DIR [--json]
 //	tumblectl tsdb verify DIR
 //	tumblectl tsdb dump DIR --match 'http_latency_seconds{route="/pay"}' --from 2025-11-22T08:00:00Z
+//
+// loadgen writes a generated fleet's samples as JSON lines; with --brokers
+// it produces them to a Kafka topic in real time instead, as protobuf batches
+// or JSON lines of up to 500 samples keyed by their pod label (so each series
+// stays in order on one partition), until --ticks, --duration or an
+// interrupt, and then prints what it produced.
 //
 // tsdb inspect and tsdb dump open the storage as the server does (so they
 // fail on a directory a running server holds, and they make the repairs
@@ -52,6 +59,7 @@ const usage = `usage:
   tumblectl rules check RULES.yaml
   tumblectl rules test RULES.yaml --input SAMPLES.jsonl|-
   tumblectl loadgen [--ticks N] [--seed S] [--output SAMPLES.jsonl|-]
+  tumblectl loadgen --brokers HOST:PORT[,...] [--topic T] [--rate N] [--series N] [--format proto|json] [--ticks N|--duration D] [--seed S]
   tumblectl tsdb inspect DIR [--json]
   tumblectl tsdb verify DIR
   tumblectl tsdb dump DIR --match SELECTOR [--from T] [--to T] [--output POINTS.jsonl|-]

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tumblemetrics/tumble/internal/modroot"
+
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 
@@ -147,19 +149,12 @@ func benchDB(b *testing.B) *storage.DB {
 // benchDir is the data set's directory under the repository's .cache/,
 // named by its parameters, the generator's version and the chunk format's.
 func benchDir() (string, error) {
-	wd, err := os.Getwd()
+	root, err := modroot.Find()
 	if err != nil {
 		return "", err
 	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			name := fmt.Sprintf("query-bench-v%d-chunks-v%d-%dseries-%dpoints-10s", benchDataVersion, chunkenc.Version, benchSeries, benchPoints)
-			return filepath.Join(dir, ".cache", "storage", name), nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod above %s", wd)
-		}
-	}
+	name := fmt.Sprintf("query-bench-v%d-chunks-v%d-%dseries-%dpoints-10s", benchDataVersion, chunkenc.Version, benchSeries, benchPoints)
+	return filepath.Join(root, ".cache", "storage", name), nil
 }
 
 // openBenchDB opens the cached data set, building it first if it is

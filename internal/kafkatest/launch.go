@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tumblemetrics/tumble/internal/modroot"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -74,25 +76,6 @@ func findLibs(root string) (string, error) {
 	return filepath.Join(dir, "libs"), nil
 }
 
-// moduleRoot is the nearest directory at or above the working directory (a
-// test's package directory) that holds a go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find the module root: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("find the module root: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // findJava returns $JAVA_HOME/bin/java when JAVA_HOME is set, else java
 // from the PATH.
 func findJava() (string, error) {
@@ -113,7 +96,7 @@ func findJava() (string, error) {
 // locate fills in the java binary and the jar directory unless already set.
 func (c *config) locate() error {
 	if c.libs == "" {
-		root, err := moduleRoot()
+		root, err := modroot.Find()
 		if err != nil {
 			return err
 		}

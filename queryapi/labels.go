@@ -1,6 +1,7 @@
 package queryapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -96,27 +97,9 @@ func (a *API) series(r *http.Request) result {
 // points in [start, end] that match one of the match[] selectors (all
 // series when there is none), sorted, at most limit of them.
 func (a *API) labelNames(r *http.Request) result {
-	limit, start, end, sets, aerr := a.metadataParams(r, badData)
-	if aerr != nil {
-		return fail(aerr)
-	}
-	q, err := a.queryable.Querier(timestamp.FromTime(start), timestamp.FromTime(end))
-	if err != nil {
-		return fail(fromEngine(err))
-	}
-	defer q.Close()
-	hints := &storage.LabelHints{Limit: hintLimit(limit)}
-	names, warnings, err := eachMatcherSet(sets, func(ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
-		return q.LabelNames(r.Context(), hints, ms...)
+	return a.listLabels(r, func(ctx context.Context, q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return q.LabelNames(ctx, hints, ms...)
 	})
-	if err != nil {
-		return fail(fromEngine(err))
-	}
-	if limit > 0 && len(names) > limit {
-		names = names[:limit]
-		warnings.Add(errTruncated)
-	}
-	return result{data: names, warnings: warnings}
 }
 
 // labelValues answers /api/v1/label/<name>/values: the values of the label
@@ -132,6 +115,15 @@ func (a *API) labelValues(r *http.Request) result {
 	if !model.UTF8Validation.IsValidLabelName(name) {
 		return fail(badData(fmt.Errorf("invalid label name: %q", name)))
 	}
+	return a.listLabels(r, func(ctx context.Context, q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return q.LabelValues(ctx, name, hints, ms...)
+	})
+}
+
+// listLabels answers a label names or values request: list is called on a
+// querier of [start, end] once per match[] selector (or once with none), and
+// the union, sorted, is cut at limit.
+func (a *API) listLabels(r *http.Request, list func(context.Context, storage.Querier, *storage.LabelHints, []*labels.Matcher) ([]string, annotations.Annotations, error)) result {
 	limit, start, end, sets, aerr := a.metadataParams(r, badData)
 	if aerr != nil {
 		return fail(aerr)
@@ -142,17 +134,17 @@ func (a *API) labelValues(r *http.Request) result {
 	}
 	defer q.Close()
 	hints := &storage.LabelHints{Limit: hintLimit(limit)}
-	vals, warnings, err := eachMatcherSet(sets, func(ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
-		return q.LabelValues(r.Context(), name, hints, ms...)
+	out, warnings, err := eachMatcherSet(sets, func(ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return list(r.Context(), q, hints, ms)
 	})
 	if err != nil {
 		return fail(fromEngine(err))
 	}
-	if limit > 0 && len(vals) > limit {
-		vals = vals[:limit]
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
 		warnings.Add(errTruncated)
 	}
-	return result{data: vals, warnings: warnings}
+	return result{data: out, warnings: warnings}
 }
 
 // eachMatcherSet calls list once with no matchers if sets is empty, else

@@ -27,6 +27,17 @@ type Aggregator struct {
 
 	freeWindows []*window
 	nextSweep   int64
+
+	// adds counts calls to Add: the n-th call that creates a series is
+	// its birth, which tells apart the lives of a series that was
+	// forgotten (swept) and came back.
+	adds uint64
+	// emitted is the watermark up to which a restored aggregator's windows
+	// were emitted before its state was saved: they are not opened again.
+	emitted int64
+	// Saved state of series not seen since Restore, by Target.Key.
+	savedIn   map[uint64]*savedSeries
+	savedPost map[uint64]*savedPost
 }
 
 // series is the state of one target: its open windows and what its
@@ -46,6 +57,7 @@ type series struct {
 	post   []postState // [policy*aggs.Len()+i], when the target has a Post transform
 
 	collided *series // the next series whose target has the same Key
+	born     uint64  // the Add call that created it
 }
 
 // SeriesIdle is how long an output series with no open window keeps its
@@ -59,9 +71,10 @@ func New(opts Options) (*Aggregator, error) {
 		return nil, err
 	}
 	a := &Aggregator{
-		opts:   opts,
-		series: make(map[uint64]*series),
-		wm:     math.MinInt64,
+		opts:    opts,
+		series:  make(map[uint64]*series),
+		wm:      math.MinInt64,
+		emitted: math.MinInt64,
 	}
 	a.q = newQuantileState(a.opts.SignificantFigures, a.opts.ExactLimit, &a.stats)
 	a.queue.buckets = make(map[int64][]*window)
@@ -82,6 +95,7 @@ func (a *Aggregator) Watermark() int64 { return a.wm }
 // sample is dropped, and counted, when its window has closed (Stats.Late) or
 // its type differs from the series' (Stats.TypeMismatch).
 func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
+	a.adds++
 	typ := t.Pre.Effective(s.Type)
 	sr := a.series[t.Key]
 	for sr != nil && sr.target != t && !sr.target.Same(t) {
@@ -89,7 +103,8 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	}
 	if sr == nil {
 		sr = a.newSeries(t, typ)
-	} else if sr.typ != typ {
+	}
+	if sr.typ != typ {
 		a.stats.TypeMismatch++
 		return
 	}
@@ -147,6 +162,14 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 				a.stats.Late++
 				continue
 			}
+			if end := start + p.ResolutionMs(); end+a.opts.lateness(p) <= a.emitted {
+				// Emitted before a restart: the sample has
+				// updated the state that spans windows, as
+				// it did then.
+				sr.lastEnd = max(sr.lastEnd, end)
+				a.stats.Replayed++
+				continue
+			}
 			w = a.open(sr, i, start, p.ResolutionMs())
 		}
 		a.addToWindow(w, &e, incr)
@@ -192,7 +215,14 @@ func (a *Aggregator) closed(p Policy, start int64) bool {
 	return start+p.ResolutionMs()+a.opts.lateness(p) <= a.wm
 }
 
+// newSeries adds the series of t, with the state it had when it was saved
+// if it was (see Restore); typ is the type of its first sample.
 func (a *Aggregator) newSeries(t *Target, typ sample.Type) *series {
+	sv := a.savedIn[t.Key]
+	if sv != nil {
+		typ = sv.typ
+		delete(a.savedIn, t.Key)
+	}
 	want := t.Aggregations
 	if want == 0 {
 		want = Defaults(typ)
@@ -205,9 +235,16 @@ func (a *Aggregator) newSeries(t *Target, typ sample.Type) *series {
 			a.stats.Unsupported++
 		}
 	}
-	sr := &series{target: t, typ: typ, aggs: aggs, quant: aggs.HasQuantile()}
+	sr := &series{target: t, typ: typ, aggs: aggs, quant: aggs.HasQuantile(), born: a.adds}
 	if t.Post != NoTransform {
 		sr.post = make([]postState, len(t.Policies)*aggs.Len())
+	}
+	if sv != nil {
+		sv.restore(sr)
+	}
+	if sp := a.savedPost[t.Key]; sp != nil && sp.born == sr.born && len(sp.post) == len(sr.post) {
+		copy(sr.post, sp.post)
+		delete(a.savedPost, t.Key)
 	}
 	sr.collided = a.series[t.Key]
 	a.series[t.Key] = sr
@@ -341,6 +378,11 @@ func (a *Aggregator) release(w *window) {
 // sweep forgets series that have had no open window for SeriesIdle.
 func (a *Aggregator) sweep() {
 	idle := SeriesIdle.Milliseconds()
+	for k, sv := range a.savedIn {
+		if sv.lastEnd+idle <= a.wm {
+			delete(a.savedIn, k)
+		}
+	}
 	for k, head := range a.series {
 		var keep *series
 		for sr := head; sr != nil; {

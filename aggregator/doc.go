@@ -49,6 +49,22 @@
 // nothing (Stats.OutOfOrder). Rate is Increase divided by the resolution in
 // seconds.
 //
+// # Restarts
+//
+// Open windows are rebuilt after a restart by reading their samples again;
+// what must be saved is the state that spans windows (see
+// AppendInputState). It is saved in two parts: the input state at an input
+// position S, and the output state (the emitted watermark, the post-rollup
+// transforms) later, once every window open at S has been emitted. Restore
+// both into a new aggregator and add the samples from S on again, with the
+// same watermarks: samples of windows emitted before the output state was
+// saved only update the input state, as they did the first time
+// (Stats.Replayed), and every later window is emitted exactly as in the
+// first run. Series come back with their state when a sample reaches them;
+// a series that was forgotten and came back is told apart by when it was
+// created. Lateness must stay below SeriesIdle so that a series with an open
+// window is never forgotten.
+//
 // # Use
 //
 //	agg, err := aggregator.New(aggregator.Options{})

@@ -52,6 +52,10 @@ func (o Options) validate() error {
 		return fmt.Errorf("aggregator options: Lateness %s is negative", o.Lateness)
 	case o.MaxLateness < 0:
 		return fmt.Errorf("aggregator options: MaxLateness %s is negative", o.MaxLateness)
+	case o.Lateness >= SeriesIdle:
+		return fmt.Errorf("aggregator options: Lateness %s is not below the series idle time %s", o.Lateness, SeriesIdle)
+	case o.MaxLateness >= SeriesIdle:
+		return fmt.Errorf("aggregator options: MaxLateness %s is not below the series idle time %s", o.MaxLateness, SeriesIdle)
 	case o.Lateness%time.Millisecond != 0:
 		return fmt.Errorf("aggregator options: Lateness %s is not a whole number of milliseconds", o.Lateness)
 	case o.SignificantFigures < 1 || o.SignificantFigures > 5:
@@ -98,4 +102,8 @@ type Stats struct {
 	WindowsOpened uint64
 	WindowsClosed uint64
 	Points        uint64 // points emitted
+	// Replayed counts (sample, policy) pairs whose window was emitted
+	// before the state was restored (see Restore): read again, they only
+	// update the state carried across windows.
+	Replayed uint64
 }

@@ -66,6 +66,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReplay$$' -fuzztime $(FUZZRUNS_WAL) ./storage/wal
 	$(GO) test -run '^$$' -fuzz '^FuzzRecords$$' -fuzztime $(FUZZTIME) ./storage
 	$(GO) test -run '^$$' -fuzz '^FuzzRecord$$' -fuzztime $(FUZZRUNS_SHARD) ./shard
+	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./aggregator
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckpoint$$' -fuzztime $(FUZZTIME) ./replica
 
 # Kafka's own jars, for the broker that internal/kafkatest runs: Maven
 # resolves testdata/kafka/pom.xml into .cache/kafka/libs, with its local

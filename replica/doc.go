@@ -7,23 +7,31 @@
 // replica of a shard reads the same records in the same order and stores
 // the same points. Run is the thin shell that feeds it from Kafka:
 //
-//	db, err := storage.Open(filepath.Join(dataDir, "shard-3"), storage.Options{})
-//	r, err := replica.New(replica.Options{Shard: 3, DB: db})
+//	db, err := storage.Open(filepath.Join(dataDir, "shard-3", "tsdb"), storage.Options{})
+//	r, err := replica.New(replica.Options{Shard: 3, DB: db, Dir: filepath.Join(dataDir, "shard-3", "checkpoints")})
 //	err = r.Run(ctx, "tumble-shards", kgo.SeedBrokers(brokers...))
 //
 // # Exactly once across restarts
 //
-// With every flush the replica stores a Position: the shard watermark whose
-// closed windows are stored, and the smallest offset of a record that went
-// into a window still open. A restarted replica sets its watermark to the
-// stored one (so closed windows are never emitted again) and reads from that
-// offset (so open windows are rebuilt whole). Windows that close again with
-// the same samples give the same points, which the storage takes as no-ops.
+// Open windows are rebuilt after a restart by reading their records again;
+// what a replica saves is the state that spans windows (the baseline of a
+// cumulative input series, running totals, the type of each series), in a
+// checkpoint file in Options.Dir. A checkpoint is taken in two steps: the
+// input state as of an offset S (with the router watermarks), and, once
+// every window then open has been stored, the output state (the stored
+// watermark, post-rollup transforms); then the file is written and synced,
+// and the position stored with the next points names it. A restarted
+// replica restores the checkpoint its position names and reads again from
+// S: samples of windows stored before only move the state on, as they did
+// the first time, and every later window comes out as it would have without
+// the restart; windows stored again with the same points are no-ops in the
+// storage. With the watermark moving at real time, a checkpoint is taken
+// every Options.CheckpointInterval and completes one window span later, so
+// a restart reads again between one and two intervals plus the longest
+// window and its lateness.
 //
-// Not yet carried across a restart: state that spans windows — the baseline
-// of a cumulative input series and the running totals of the Add transform.
-// After a restart the first window of such a series starts from a fresh
-// baseline.
+// The shard topic must keep records for that long (the default retention of
+// days is ample).
 //
 // # Watermarks
 //

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -29,11 +31,14 @@ type Options struct {
 	// trail the newest router watermark before the replica stops waiting
 	// for it (a router that stopped or lost its partitions); 0 means 5m.
 	RouterTimeout time.Duration
-	// CheckpointEvery is how many records may pass without a flush before
-	// the replica stores its position alone, so that a restart has less to
-	// read again; 0 means 100,000.
-	CheckpointEvery int
-	Logger          *slog.Logger
+	// Dir is the replica's own directory for its checkpoints (created if
+	// missing).
+	Dir string
+	// CheckpointInterval is how much the watermark advances between two
+	// checkpoints; a restart reads again the records since the last one
+	// (and since the oldest window then open). 0 means 30s.
+	CheckpointInterval time.Duration
+	Logger             *slog.Logger
 	// OnFlush, if set, is told how long each write of closed windows to
 	// the storage took and how many points it carried.
 	OnFlush func(d time.Duration, points int)
@@ -45,13 +50,16 @@ type Stats struct {
 	Samples    uint64 // sample records
 	Watermarks uint64 // watermark records
 	Malformed  uint64 // records that did not decode, skipped
-	Replayed   uint64 // sample records of windows already stored (read again after a restart), skipped
 	Points     uint64 // points stored
 	Refused    uint64 // points the storage refused as older than its head
 	Flushes    uint64
-	Watermark  int64 // the shard's watermark
-	Offset     int64 // the next offset to read
-	Lag        int64 // records of the partition not read yet, as of the last fetch
+	// Checkpoints counts checkpoints written; Checkpoint is the sequence
+	// number of the one a restart would resume from.
+	Checkpoints uint64
+	Checkpoint  uint64
+	Watermark   int64 // the shard's watermark
+	Offset      int64 // the next offset to read
+	Lag         int64 // records of the partition not read yet, as of the last fetch
 
 	Aggregator   aggregator.Stats
 	ActiveSeries int
@@ -71,12 +79,15 @@ type Replica struct {
 
 	routers map[string]int64 // watermark of each router
 	// pending maps the close time of open windows to the first offset of
-	// a record that went into them: after a restart, the replica reads
-	// from the smallest, and windows closed before are stored already.
+	// a record that went into them: a checkpoint taken at offset S is
+	// complete once no window holds a record from before S.
 	pending map[int64]int64
 	next    int64 // the offset after the last record applied
-	replay  int64 // records before it were applied before a restart
-	since   int   // records since the last stored position
+
+	seq     uint64      // the checkpoint the stored position names
+	durable uint64      // the checkpoint named by the last position stored
+	cp      *checkpoint // taken, waiting for the windows open at its offset
+	lastCP  int64       // the watermark when the last checkpoint was taken
 
 	names map[seriesKey]labels.Labels
 	buf   []storage.Point
@@ -91,15 +102,19 @@ type seriesKey struct {
 
 // Position is what a replica stores with each flush.
 type Position struct {
-	Resume    int64 // the partition offset to read from after a restart
-	Next      int64 // the offset after the last record applied
-	Watermark int64 // the shard watermark whose closed windows are stored
+	// Checkpoint is the sequence number of the checkpoint to restart from;
+	// 0 is none: the start of the partition.
+	Checkpoint uint64
+	Next       int64 // the offset after the last record applied
+	Watermark  int64 // the shard watermark whose closed windows are stored
 }
+
+const positionVersion = 2
 
 // AppendBinary appends the position's encoding.
 func (p Position) AppendBinary(dst []byte) ([]byte, error) {
-	dst = append(dst, 1)
-	dst = binary.AppendVarint(dst, p.Resume)
+	dst = append(dst, positionVersion)
+	dst = binary.AppendUvarint(dst, p.Checkpoint)
 	dst = binary.AppendVarint(dst, p.Next)
 	return binary.AppendVarint(dst, p.Watermark), nil
 }
@@ -110,19 +125,24 @@ func ParsePosition(b []byte) (Position, error) {
 	if len(b) == 0 {
 		return Position{Watermark: math.MinInt64}, nil
 	}
-	if b[0] != 1 {
-		return Position{}, fmt.Errorf("replica position: unknown version %d", b[0])
+	if b[0] != positionVersion {
+		return Position{}, fmt.Errorf("replica position: unknown version %d (want %d)", b[0], positionVersion)
 	}
 	var p Position
-	off := 1
-	for _, f := range []*int64{&p.Resume, &p.Next, &p.Watermark} {
+	cp, n := binary.Uvarint(b[1:])
+	if n <= 0 {
+		return Position{}, fmt.Errorf("replica position: malformed %x", b)
+	}
+	p.Checkpoint = cp
+	off := 1 + n
+	for _, f := range []*int64{&p.Next, &p.Watermark} {
 		v, n := binary.Varint(b[off:])
 		if n <= 0 {
 			return Position{}, fmt.Errorf("replica position: bad varint at byte %d", off)
 		}
 		*f, off = v, off+n
 	}
-	if off != len(b) || p.Resume > p.Next {
+	if off != len(b) || p.Next < 0 {
 		return Position{}, fmt.Errorf("replica position: malformed %x", b)
 	}
 	return p, nil
@@ -137,8 +157,11 @@ func New(opts Options) (*Replica, error) {
 	if opts.RouterTimeout == 0 {
 		opts.RouterTimeout = 5 * time.Minute
 	}
-	if opts.CheckpointEvery == 0 {
-		opts.CheckpointEvery = 100_000
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("replica of shard %d: no checkpoint directory", opts.Shard)
+	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = 30 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -154,13 +177,29 @@ func New(opts Options) (*Replica, error) {
 	r := &Replica{
 		opts: opts, agg: agg,
 		routers: map[string]int64{}, pending: map[int64]int64{},
-		next: pos.Resume, replay: pos.Next,
 		names: map[seriesKey]labels.Labels{},
 	}
-	if pos.Watermark != math.MinInt64 {
-		agg.Advance(pos.Watermark, nil) // nothing open: closes nothing
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("replica of shard %d: %w", opts.Shard, err)
 	}
-	r.stats.Watermark, r.stats.Offset = pos.Watermark, pos.Resume
+	if pos.Checkpoint > 0 {
+		cp, err := readCheckpoint(opts.Dir, pos.Checkpoint)
+		if err != nil {
+			return nil, fmt.Errorf("replica of shard %d: %w", opts.Shard, err)
+		}
+		if err := agg.Restore(cp.input, cp.output); err != nil {
+			return nil, fmt.Errorf("replica of shard %d: checkpoint %d: %w", opts.Shard, cp.seq, err)
+		}
+		r.routers, r.next = cp.wms, cp.offset
+	}
+	// Later checkpoints were never named by a stored position.
+	if err := removeCheckpoints(opts.Dir, pos.Checkpoint); err != nil {
+		return nil, fmt.Errorf("replica of shard %d: %w", opts.Shard, err)
+	}
+	r.seq, r.durable, r.stats.Checkpoint = pos.Checkpoint, pos.Checkpoint, pos.Checkpoint
+	r.lastCP = agg.Watermark()
+	r.cp = r.takeCheckpoint()
+	r.stats.Watermark, r.stats.Offset = agg.Emitted(), r.next
 	r.flush = flush.New(agg, r.store)
 	return r, nil
 }
@@ -201,7 +240,6 @@ func (r *Replica) ActiveSeries() int { return r.agg.ActiveSeries() }
 func (r *Replica) Apply(offset int64, value []byte) error {
 	r.next = offset + 1
 	r.stats.Records++
-	r.since++
 	if err := r.dec.Decode(value, &r.rec); err != nil {
 		r.stats.Malformed++
 		return &MalformedError{Shard: r.opts.Shard, Offset: offset, Err: err}
@@ -209,16 +247,12 @@ func (r *Replica) Apply(offset int64, value []byte) error {
 	switch r.rec.Kind {
 	case shard.KindSample:
 		r.stats.Samples++
-		ct := r.agg.CloseTime(r.rec.Target, r.rec.Sample.TimestampMs)
-		if ct <= r.agg.Watermark() {
-			if offset < r.replay {
-				// Applied before a restart, to windows stored since.
-				r.stats.Replayed++
-				return nil
+		// Every sample goes to the aggregator: one of a window stored
+		// before a restart still moves the state that spans windows.
+		if ct := r.agg.CloseTime(r.rec.Target, r.rec.Sample.TimestampMs); ct > r.agg.Emitted() {
+			if _, ok := r.pending[ct]; !ok {
+				r.pending[ct] = offset
 			}
-			// Late: the aggregator counts it.
-		} else if _, ok := r.pending[ct]; !ok {
-			r.pending[ct] = offset
 		}
 		r.agg.Add(r.rec.Target, r.rec.Input, &r.rec.Sample)
 		return nil
@@ -263,33 +297,62 @@ func (r *Replica) watermark() int64 {
 	return wm
 }
 
-// advance closes the windows the watermark passed and stores them.
+// advance closes the windows the watermark passed and stores them, and
+// moves the checkpoints on.
 func (r *Replica) advance() error {
 	wm := r.watermark()
 	if wm > r.agg.Watermark() || r.flush.Pending() > 0 {
 		if err := r.flush.Advance(wm); err != nil {
 			return err
 		}
-		r.stats.Watermark = r.agg.Watermark()
+		r.stats.Watermark = r.agg.Emitted()
 	}
-	if r.since >= r.opts.CheckpointEvery {
-		return r.store(nil)
+	if r.cp != nil && r.oldestOpen() >= r.cp.offset {
+		// Every window open when the checkpoint was taken is stored:
+		// the output state now goes with it.
+		cp := r.cp
+		cp.seq = r.seq + 1
+		cp.output = r.agg.AppendOutputState(nil)
+		if err := writeCheckpoint(r.opts.Dir, cp); err != nil {
+			return fmt.Errorf("shard %d: %w", r.opts.Shard, err)
+		}
+		r.seq, r.cp = cp.seq, nil
+		r.stats.Checkpoints++
+		if err := r.store(nil); err != nil {
+			return err
+		}
+	}
+	if r.cp == nil && r.agg.Watermark() >= r.lastCP+r.opts.CheckpointInterval.Milliseconds() {
+		r.cp = r.takeCheckpoint()
+		r.lastCP = r.agg.Watermark()
 	}
 	return nil
 }
 
-// position is where a restart resumes, given the windows still open.
-func (r *Replica) position() Position {
-	wm := r.agg.Watermark()
-	resume := r.next
+// takeCheckpoint takes the state that samples change as of the next
+// offset; its output state is added once the windows open now are stored.
+func (r *Replica) takeCheckpoint() *checkpoint {
+	return &checkpoint{offset: r.next, wms: maps.Clone(r.routers), input: r.agg.AppendInputState(nil)}
+}
+
+// oldestOpen returns the offset of the oldest record in a window not
+// emitted yet (the next offset if there is none).
+func (r *Replica) oldestOpen() int64 {
+	emitted := r.agg.Emitted()
+	oldest := r.next
 	for ct, off := range r.pending {
-		if ct <= wm {
+		if ct <= emitted {
 			delete(r.pending, ct)
 			continue
 		}
-		resume = min(resume, off)
+		oldest = min(oldest, off)
 	}
-	return Position{Resume: resume, Next: r.next, Watermark: wm}
+	return oldest
+}
+
+// position is what a restart resumes from.
+func (r *Replica) position() Position {
+	return Position{Checkpoint: r.seq, Next: r.next, Watermark: r.agg.Emitted()}
 }
 
 // store is the flusher's sink: it writes points, with the position, to the
@@ -320,7 +383,14 @@ func (r *Replica) store(points []aggregator.Point) error {
 	}
 	r.stats.Points += uint64(st.Appended + st.Duplicates + st.Overwritten)
 	r.stats.Flushes++
-	r.since = 0
+	if r.durable != r.seq {
+		// The new checkpoint is the one to restart from: the older
+		// ones go.
+		r.durable, r.stats.Checkpoint = r.seq, r.seq
+		if err := removeCheckpoints(r.opts.Dir, r.seq); err != nil {
+			r.opts.Logger.Warn("remove old checkpoints", "shard", r.opts.Shard, "err", err)
+		}
+	}
 	return nil
 }
 

@@ -4,7 +4,12 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	promchunkenc "github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -82,26 +87,24 @@ func dump(t *testing.T, db *storage.DB) map[pointKey]float64 {
 
 func open(t *testing.T, dir string) (*storage.DB, *Replica) {
 	t.Helper()
-	db, err := storage.Open(dir, storage.Options{NoSync: true, NoBackground: true})
+	db, err := storage.Open(filepath.Join(dir, "tsdb"), storage.Options{NoSync: true, NoBackground: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(Options{Shard: 0, DB: db, CheckpointEvery: 500})
+	r, err := New(Options{Shard: 0, DB: db, Dir: filepath.Join(dir, "checkpoints"), CheckpointInterval: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return db, r
 }
 
-// TestRestartExactlyOnce: a replica restarted from its storage any number
-// of times, reading again from the resume offset, stores the same points as
-// one that never stopped: no window lost, none counted twice.
-//
-// Series that carry state from window to window (cumulative baselines,
-// running totals) are left out: a restart loses that state until the
-// replica checkpoints it with its position.
+// TestRestartExactlyOnce: a replica restarted from its storage and its
+// checkpoint any number of times, reading again from the checkpoint's
+// offset, stores the same points as one that never stopped: no window
+// lost, none counted twice, and the series that carry state from window to
+// window (cumulative baselines, running totals) as if nothing happened.
 func TestRestartExactlyOnce(t *testing.T) {
-	recs := workload(t, true)
+	recs := workload(t, false)
 	db, r := open(t, t.TempDir())
 	for off, b := range recs {
 		if err := r.Apply(int64(off), b); err != nil {
@@ -124,7 +127,7 @@ func TestRestartExactlyOnce(t *testing.T) {
 		if err := r.Apply(off, recs[off]); err != nil {
 			t.Fatal(err)
 		}
-		if off > crashedAt && rng.IntN(len(recs)/8) == 0 {
+		if off > crashedAt && rng.IntN(len(recs)/30) == 0 {
 			crashedAt = off
 			// A crash: the aggregator's state is gone; the storage has
 			// what was flushed with its position.
@@ -156,4 +159,107 @@ func TestRestartExactlyOnce(t *testing.T) {
 	if bad > 0 {
 		t.Fatalf("%d of %d points differ", bad, len(want))
 	}
+}
+
+// TestDamagedCheckpoint: a replica refuses to start from a checkpoint that
+// is missing or damaged, naming the file, rather than start from a wrong
+// state.
+func TestDamagedCheckpoint(t *testing.T) {
+	recs := workload(t, false)
+	for _, tc := range []struct {
+		name   string
+		damage func(path string) error
+		want   string
+	}{
+		{"missing", os.Remove, "no such file"},
+		{"flipped byte", func(p string) error {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			b[len(b)/2] ^= 0x10
+			return os.WriteFile(p, b, 0o644)
+		}, "checksum"},
+		{"truncated", func(p string) error { return os.Truncate(p, 3) }, "not a checkpoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			db, r := open(t, dir)
+			for off, b := range recs[:len(recs)/2] {
+				if err := r.Apply(int64(off), b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			seq := r.Stats().Checkpoint
+			db.Close()
+			if seq == 0 {
+				t.Fatal("no checkpoint written")
+			}
+			path := filepath.Join(dir, "checkpoints", checkpointName(seq))
+			if err := tc.damage(path); err != nil {
+				t.Fatal(err)
+			}
+			db, err := storage.Open(filepath.Join(dir, "tsdb"), storage.Options{NoSync: true, NoBackground: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			_, err = New(Options{DB: db, Dir: filepath.Join(dir, "checkpoints")})
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error naming %s: %s", err, path, tc.want)
+			}
+		})
+	}
+}
+
+func TestPosition(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want Position
+		err  string
+	}{
+		{"empty is the start", nil, Position{Watermark: math.MinInt64}, ""},
+		{"round trip", must(Position{Checkpoint: 7, Next: 1234, Watermark: -5}.AppendBinary(nil)), Position{Checkpoint: 7, Next: 1234, Watermark: -5}, ""},
+		{"first version", []byte{1, 2, 4, 6}, Position{}, "unknown version 1"},
+		{"trailing byte", append(must(Position{Checkpoint: 1}.AppendBinary(nil)), 0), Position{}, "malformed"},
+		{"truncated", []byte{2, 1}, Position{}, "bad varint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParsePosition(tc.b)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want an error with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// FuzzCheckpoint: no file makes the checkpoint decoder panic, and what it
+// accepts survives encoding and decoding again.
+func FuzzCheckpoint(f *testing.F) {
+	f.Add((&checkpoint{seq: 3, offset: 99, wms: map[string]int64{"router-a": 5, "b": -1}, input: []byte{1, 2}, output: []byte{3}}).marshal())
+	f.Add([]byte(checkpointMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := parseCheckpoint(b)
+		if err != nil {
+			return
+		}
+		again, err := parseCheckpoint(c.marshal())
+		if err != nil || !reflect.DeepEqual(again, c) {
+			t.Fatalf("read %+v, re-read %+v (%v)", c, again, err)
+		}
+	})
 }

@@ -20,6 +20,7 @@ func (r *Replica) Run(ctx context.Context, topic string, clientOpts ...kgo.Opt) 
 			topic: {r.opts.Shard: kgo.NewOffset().At(r.next)},
 		}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), // routers write in transactions
+		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(100 * time.Millisecond),
 	}, clientOpts...)
 	cl, err := kgo.NewClient(opts...)
@@ -42,6 +43,12 @@ func (r *Replica) Run(ctx context.Context, topic string, clientOpts ...kgo.Opt) 
 		}
 		var storeErr error
 		fs.EachRecord(func(rec *kgo.Record) {
+			if rec.Attrs.IsControl() {
+				// A transaction marker: kept only so that the
+				// lag reaches 0 at the end of the partition.
+				r.next = rec.Offset + 1
+				return
+			}
 			// Every fetched record is applied, whatever the storage
 			// says: points it did not take wait in the flusher.
 			err := r.Apply(rec.Offset, rec.Value)

@@ -16,7 +16,8 @@ import (
 type Config struct {
 	// Rules is the path of the rule file (M3's format).
 	Rules string `yaml:"rules"`
-	// DataDir holds one storage directory per shard: DataDir/shard-N.
+	// DataDir holds one directory per shard, DataDir/shard-N, with its
+	// storage (tsdb) and its replica's checkpoints (checkpoints).
 	DataDir string `yaml:"dataDir"`
 	// Listen is the address of the HTTP API and /metrics.
 	Listen string `yaml:"listen"`

@@ -55,15 +55,16 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	s := &server{cfg: cfg, log: log, rules: rs, router: rt, reg: prometheus.NewRegistry(), ready: make(chan struct{})}
 	s.metrics = newMetrics(s.reg, s)
 	for i := range cfg.Shards {
-		db, err := storage.Open(filepath.Join(cfg.DataDir, fmt.Sprintf("shard-%d", i)), storage.Options{Logger: log.With("shard", i)})
+		dir := filepath.Join(cfg.DataDir, fmt.Sprintf("shard-%d", i))
+		db, err := storage.Open(filepath.Join(dir, "tsdb"), storage.Options{Logger: log.With("shard", i)})
 		if err != nil {
 			s.close()
 			return nil, err
 		}
 		s.dbs = append(s.dbs, db)
 		log.Info("shard storage opened", "shard", i, "startup", db.Startup().String())
-		r, err := replica.New(replica.Options{Shard: int32(i), DB: db, Aggregator: aggregator.Options{Lateness: cfg.Lateness},
-			Logger: log, OnFlush: s.metrics.onFlush(i)})
+		r, err := replica.New(replica.Options{Shard: int32(i), DB: db, Dir: filepath.Join(dir, "checkpoints"),
+			Aggregator: aggregator.Options{Lateness: cfg.Lateness}, Logger: log, OnFlush: s.metrics.onFlush(i)})
 		if err != nil {
 			s.close()
 			return nil, err

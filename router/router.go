@@ -26,15 +26,6 @@ type Router struct {
 	snap    atomic.Pointer[Stats] // published by Run for other goroutines
 }
 
-// Stats counts what a Router did.
-type Stats struct {
-	Records     uint64            // raw records routed or dead-lettered
-	Samples     uint64            // samples decoded from them
-	Dropped     uint64            // samples no rule kept
-	Out         uint64            // shard records made
-	DeadLetters map[string]uint64 // dead-lettered records by reason code
-}
-
 // Output is a shard record to produce.
 type Output struct {
 	Partition int32
@@ -50,8 +41,7 @@ func New(rs *rules.RuleSet, shards int, limits sample.Limits) (*Router, error) {
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{shards: shards, limits: limits, wm: math.MinInt64,
-		stats: Stats{DeadLetters: map[string]uint64{}}}
+	r := &Router{shards: shards, limits: limits, wm: math.MinInt64, stats: newStats()}
 	r.rules.Store(rs)
 	r.matcher.Store(rules.NewMatcher(rs, rules.MatcherOptions{}))
 	return r, nil
@@ -63,37 +53,19 @@ func (r *Router) SetRules(rs *rules.RuleSet) { r.rules.Store(rs) }
 // Watermark returns the largest sample timestamp routed so far.
 func (r *Router) Watermark() int64 { return r.wm }
 
-// Published returns the counters as Run last published them; any goroutine
-// may call it.
-func (r *Router) Published() Stats {
-	if st := r.snap.Load(); st != nil {
-		return *st
-	}
-	return Stats{}
-}
-
 // RuleCounts appends the samples each rule of the current rules matched;
 // any goroutine may call it.
 func (r *Router) RuleCounts(dst []rules.RuleCount) []rules.RuleCount {
 	return r.matcher.Load().RuleCounts(dst)
 }
 
-// Stats returns the Router's counters (a copy); only its owner may call it.
-func (r *Router) Stats() Stats {
-	st := r.stats
-	st.DeadLetters = make(map[string]uint64, len(r.stats.DeadLetters))
-	for k, v := range r.stats.DeadLetters {
-		st.DeadLetters[k] = v
-	}
-	return st
-}
-
-// Route appends to out the shard records of one raw record: one per
-// (sample, output series), keyed by the output series ID, in the partition
-// of its shard. A record that does not decode, or whose samples break a
-// limit at nowMs, yields no output and a *sample.DecodeError whose Code is
-// the dead-letter reason.
-func (r *Router) Route(value []byte, format sample.Format, nowMs int64, out []Output) ([]Output, error) {
+// Route appends to out the shard records of one raw record of topic: one
+// per (sample, output series), keyed by the output series ID, in the
+// partition of its shard. format is the record's, from its content-type
+// header (see sample.ParseFormat). A record that does not decode, or whose
+// samples break a limit at nowMs, yields no output and a
+// *sample.DecodeError whose Code is the dead-letter reason.
+func (r *Router) Route(topic string, value []byte, format sample.Format, nowMs int64, out []Output) ([]Output, error) {
 	r.stats.Records++
 	m := r.matcher.Load()
 	if rs := r.rules.Load(); rs != m.RuleSet() {
@@ -114,9 +86,9 @@ func (r *Router) Route(value []byte, format sample.Format, nowMs int64, out []Ou
 		r.stats.DeadLetters[code]++
 		return out, err
 	}
+	r.stats.SamplesIn[TopicFormat{topic, format.Of(value)}] += uint64(len(r.samples))
 	for i := range r.samples {
 		s := &r.samples[i]
-		r.stats.Samples++
 		res := m.Match(s)
 		if len(res.Targets) == 0 {
 			r.stats.Dropped++
@@ -128,7 +100,6 @@ func (r *Router) Route(value []byte, format sample.Format, nowMs int64, out []Ou
 				Key:       shard.Key(t),
 				Value:     shard.AppendSample(nil, t, res.SeriesID, s),
 			})
-			r.stats.Out++
 		}
 		r.wm = max(r.wm, s.TimestampMs)
 	}

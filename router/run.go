@@ -65,16 +65,43 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.RawTopics...),
 		kgo.TransactionalID("tumble-router-" + cfg.ID),
+		// Static membership: a router restarted under the same ID takes
+		// its partitions back at once, instead of waiting for the group
+		// to time the killed one out. A router that stops for good hands
+		// its partitions on after the session timeout.
+		kgo.InstanceID("tumble-router-" + cfg.ID),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.FetchMaxWait(100 * time.Millisecond),
+		// Transaction markers of the producers to the raw topics take
+		// offsets too: the router sees them, so that its position, and
+		// the offsets it commits, go past them (else a partition whose
+		// last record is a marker would lag by one for ever).
+		kgo.KeepControlRecords(),
 	}, clientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return fmt.Errorf("router: kafka client: %w", err)
 	}
 	defer sess.Close()
+
+	// Every series the router may count, from the start.
+	for _, t := range cfg.RawTopics {
+		for _, f := range []sample.Format{sample.FormatJSON, sample.FormatProto} {
+			r.stats.SamplesIn[TopicFormat{t, f}] += 0
+		}
+	}
+	r.stats.RecordsOut[cfg.ShardTopic] += 0
+	r.stats.RecordsOut[cfg.DeadLetterTopic] += 0
+	r.stats.SamplesOut[cfg.ShardTopic] += 0
+	hw := highWatermarks{}
+	// publish updates the lag from the session's position and publishes
+	// the counters.
+	publish := func() {
+		r.stats.Lag = hw.lag(sess.Client().CommittedOffsets(), r.stats.Lag)
+		r.publish()
+	}
 
 	var out []Output
 	lastWM := int64(0)
@@ -93,9 +120,11 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 				cfg.Logger.Warn("fetch", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 			}
 		}
+		hw.fetched(fs)
 		now := cfg.Now()
 		wmDue := now.Sub(lastWMAt) >= cfg.WatermarkEvery && r.wm != lastWM
 		if fs.NumRecords() == 0 && !wmDue {
+			publish() // a revocation, or a high watermark, may have come
 			continue
 		}
 		if err := sess.Begin(); err != nil {
@@ -112,24 +141,32 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 				mu.Unlock()
 			}
 		}
-		n := 0
+		// n counts the raw records; the others, the records produced,
+		// which count once the transaction commits.
+		var n, sampleRecs, wmRecs, deadRecs int
 		fs.EachRecord(func(rec *kgo.Record) {
+			if rec.Attrs.IsControl() {
+				return // a transaction marker: its offset is consumed, no more
+			}
 			n++
 			var rerr error
-			out, rerr = r.Route(rec.Value, formatOf(rec), now.UnixMilli(), out[:0])
+			out, rerr = r.Route(rec.Topic, rec.Value, formatOf(rec), now.UnixMilli(), out[:0])
 			if rerr != nil {
 				sess.Produce(ctx, deadLetter(cfg.DeadLetterTopic, rec, rerr), promise)
+				deadRecs++
 				return
 			}
 			for _, o := range out {
 				sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: o.Partition, Key: o.Key, Value: o.Value}, promise)
 			}
+			sampleRecs += len(out)
 		})
 		if wmDue || now.Sub(lastWMAt) >= cfg.WatermarkEvery && r.wm != lastWM {
 			v := shard.AppendWatermark(nil, cfg.ID, r.wm)
 			for p := range r.shards {
 				sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: int32(p), Value: v}, promise)
 			}
+			wmRecs += r.shards
 			lastWM, lastWMAt = r.wm, now
 		}
 		if err := sess.Client().Flush(ctx); err != nil {
@@ -150,10 +187,13 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 			// watermark is recomputed as they come again.
 			cfg.Logger.Warn("router transaction aborted", "records", n)
 			lastWM = 0
+			publish()
 			continue
 		}
-		st := r.Stats()
-		r.snap.Store(&st)
+		r.stats.RecordsOut[cfg.ShardTopic] += uint64(sampleRecs + wmRecs)
+		r.stats.SamplesOut[cfg.ShardTopic] += uint64(sampleRecs)
+		r.stats.RecordsOut[cfg.DeadLetterTopic] += uint64(deadRecs)
+		publish()
 		if cfg.OnBatch != nil {
 			cfg.OnBatch(n)
 		}

@@ -87,6 +87,22 @@ func ParseFormat(contentType string) Format {
 	return FormatUnsupported
 }
 
+// Of returns the format DecodeRecord decodes value in when given f: f
+// itself, or for FormatAuto, FormatJSON when value's first byte is '{',
+// '[', a space, a tab or a carriage return, and FormatProto otherwise.
+func (f Format) Of(value []byte) Format {
+	if f != FormatAuto {
+		return f
+	}
+	if len(value) > 0 {
+		switch value[0] {
+		case '{', '[', ' ', '\t', '\r':
+			return FormatJSON
+		}
+	}
+	return FormatProto
+}
+
 // DecodeRecord appends the samples of one Kafka record's value to dst and
 // returns the extended slice. format is the record's format, from
 // ParseFormat; FormatAuto takes a record whose first byte is '{', '[', a
@@ -110,15 +126,7 @@ func ParseFormat(contentType string) Format {
 // finite value, a timestamp not before the epoch and a valid or zero trace
 // ID; Limits.Check is what tells whether it is acceptable here and now.
 func DecodeRecord(value []byte, format Format, dst []Sample) ([]Sample, error) {
-	if format == FormatAuto {
-		format = FormatProto
-		if len(value) > 0 {
-			switch value[0] {
-			case '{', '[', ' ', '\t', '\r':
-				format = FormatJSON
-			}
-		}
-	}
+	format = format.Of(value)
 	var err error
 	start := len(dst)
 	switch format {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,12 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tumblemetrics/tumble/internal/kafkatest"
 	"github.com/tumblemetrics/tumble/internal/promtooltest"
-	"github.com/tumblemetrics/tumble/loadgen"
 	"github.com/tumblemetrics/tumble/replay"
 	"github.com/tumblemetrics/tumble/router"
 	"github.com/tumblemetrics/tumble/rules"
@@ -97,32 +96,7 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	// a last sample three minutes later that closes every window.
 	now := time.Now().UnixMilli()
 	start := now - now%60_000 - 6*60_000
-	g := loadgen.New(loadgen.Config{Seed: 7, StartMs: start, TickMs: 1000})
-	var all []sample.Sample
-	var recs []*kgo.Record
-	for tick := range 120 {
-		batch := g.Tick(nil)
-		all = append(all, batch...)
-		// One key: the samples of a series stay in order, as a producer
-		// keying by series keeps them.
-		rec := &kgo.Record{Topic: cfg.Kafka.RawTopics[0], Key: []byte("fleet")}
-		if tick%2 == 0 {
-			rec.Value = sample.AppendProto(nil, batch)
-		} else {
-			for i := range batch {
-				rec.Value = append(sample.AppendJSON(rec.Value, &batch[i]), '\n')
-			}
-		}
-		recs = append(recs, rec)
-		if tick%40 == 0 {
-			recs = append(recs,
-				&kgo.Record{Topic: cfg.Kafka.RawTopics[0], Key: []byte("fleet"), Value: []byte(`{"name":"x","value":1}`)},
-				&kgo.Record{Topic: cfg.Kafka.RawTopics[0], Key: []byte("fleet"), Value: []byte("\x0a\x05garbage")})
-		}
-	}
-	closer := sample.Sample{Name: "window_closer", Type: sample.Gauge, Value: 1, TimestampMs: start + 5*60_000}
-	all = append(all, closer)
-	recs = append(recs, &kgo.Record{Topic: cfg.Kafka.RawTopics[0], Key: []byte("fleet"), Value: sample.AppendJSON(nil, &closer)})
+	all, recs := fleetWorkload(cfg.Kafka.RawTopics[0], start, 120)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
@@ -131,36 +105,7 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-
-	// What the offline replay makes of the same samples.
-	var in bytes.Buffer
-	for i := range all {
-		in.Write(sample.AppendJSON(nil, &all[i]))
-		in.WriteByte('\n')
-	}
-	rs, err := rules.ParseFile(cfg.Rules)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if _, err := replay.Run(rs, &in, &out, replay.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]replay.Point{}
-	dec := json.NewDecoder(&out)
-	for dec.More() {
-		var p replay.Point
-		if err := dec.Decode(&p); err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(p.Name, closer.Name) {
-			continue // its own window stays open on the server
-		}
-		want[pointKey(p.Name, p.Labels, p.Policy, p.WindowEndMs)] = p
-	}
-	if len(want) == 0 {
-		t.Fatal("replay made no point")
-	}
+	want := replayPoints(t, cfg.Rules, all)
 
 	// Wait until every shard's watermark has passed the last window.
 	deadline := time.Now().Add(60 * time.Second)
@@ -179,44 +124,7 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	}
 
 	base := "http://" + cfg.Listen
-	got := map[string]float64{}
-	for _, pol := range []string{"10s:2d", "1m:40d"} {
-		q := fmt.Sprintf(`{__name__=~".+", __policy__=%q}[1h]`, pol)
-		var res struct {
-			Status string
-			Data   struct {
-				Result []struct {
-					Metric map[string]string
-					Values [][2]any
-				}
-			}
-		}
-		getJSON(t, base+"/api/v1/query?"+url.Values{"query": {q}, "time": {strconv.FormatInt(now/1000+300, 10)}}.Encode(), &res)
-		for _, s := range res.Data.Result {
-			name := s.Metric["__name__"]
-			delete(s.Metric, "__name__")
-			for _, v := range s.Values {
-				ts := int64(v[0].(float64)*1000 + 0.5)
-				f, _ := strconv.ParseFloat(v[1].(string), 64)
-				got[pointKey(name, s.Metric, pol, ts)] = f
-			}
-		}
-	}
-	bad := 0
-	for k, p := range want {
-		g, ok := got[k]
-		if !ok || math.Float64bits(g) != math.Float64bits(float64(p.Value)) && !(math.IsNaN(g) && math.IsNaN(float64(p.Value))) {
-			if bad++; bad <= 10 {
-				t.Errorf("%s: got %v (served: %v), want %v", k, g, ok, float64(p.Value))
-			}
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("served %d points, replay made %d", len(got), len(want))
-	}
-	if bad > 0 {
-		t.Fatalf("%d of %d points differ", bad, len(want))
-	}
+	comparePoints(t, want, servedPoints(t, base, now/1000+300))
 
 	if promtool != "" {
 		checkPromtool(t, promtool, base, want, start, now)
@@ -256,34 +164,7 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	}
 
 	// The malformed records are in the dead-letter topic, with a reason.
-	dl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(cfg.Kafka.DeadLetterTopic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dl.Close()
-	reasons := map[string]int{}
-	pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer pcancel()
-	for n := 0; n < 6; {
-		fs := dl.PollFetches(pctx)
-		if pctx.Err() != nil {
-			t.Fatalf("dead letters: got %v, want 6", reasons)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			n++
-			reason := ""
-			for _, h := range r.Headers {
-				if h.Key == router.HeaderReason {
-					reason = string(h.Value)
-				}
-			}
-			if reason == "" {
-				t.Errorf("dead letter %q has no reason", r.Value)
-			}
-			reasons[reason]++
-		})
-	}
+	reasons := deadLetters(t, brokers, cfg.Kafka.DeadLetterTopic, 6)
 	t.Logf("%d points and %d P99 exemplars served as replay computed them; dead letters %v", len(want), p99, reasons)
 
 	// Self-monitoring counts what happened.
@@ -294,12 +175,106 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, m := range []string{`tumble_router_dead_letters_total{reason="`, `tumble_replica_flush_seconds_count{shard="0"}`,
-		`tumble_replica_consumer_lag_records{shard="0"}`, `tumble_replica_points_stored_total{shard="0"}`, `tumble_storage_chunk_bytes{policy="10s:2d",shard="0"}`,
+		`tumble_replica_consumer_lag_records{shard="0"}`, `tumble_replica_checkpoints_total{shard="0"}`, `tumble_replica_points_stored_total{shard="0"}`, `tumble_storage_chunk_bytes{policy="10s:2d",shard="0"}`,
 		`rule="http latency by route"}`} {
 		if !bytes.Contains(body, []byte(m)) {
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
+	rs, err := rules.ParseFile(cfg.Rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRouterMetrics(t, body, cfg, rs, recs, now)
+	problems, err := testutil.GatherAndLint(s.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("/metrics: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// checkRouterMetrics checks the router's series in a /metrics body against
+// what the deterministic router core makes of the raw records recs, all
+// read by the server's router by now: the samples in by topic and format
+// (more if a transaction aborted and records were read again), the samples
+// and records written out (exactly: only committed transactions count), and
+// a consumer lag of 0 on every raw partition it owns.
+func checkRouterMetrics(t *testing.T, body []byte, cfg Config, rs *rules.RuleSet, recs []*kgo.Record, nowMs int64) {
+	t.Helper()
+	core, err := router.New(rs, cfg.Shards, sample.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []router.Output
+	var sampleRecs, dead float64
+	for _, rec := range recs {
+		var err error
+		if out, err = core.Route(rec.Topic, rec.Value, sample.FormatAuto, nowMs, out[:0]); err != nil {
+			dead++
+		}
+		sampleRecs += float64(len(out))
+	}
+	series := scrape(t, body)
+	raw, shards, dl := cfg.Kafka.RawTopics[0], cfg.Kafka.ShardTopic, cfg.Kafka.DeadLetterTopic
+	for tf, n := range core.Stats().SamplesIn {
+		name := fmt.Sprintf(`tumble_router_samples_in_total{format=%q,topic=%q}`, tf.Format, tf.Topic)
+		if got, ok := series[name]; !ok || got < float64(n) || n == 0 {
+			t.Errorf("%s: got %v (%v), want %d or more, and more than 0", name, got, ok, n)
+		}
+	}
+	for name, want := range map[string]float64{
+		fmt.Sprintf(`tumble_router_samples_out_total{topic=%q}`, shards): sampleRecs,
+		fmt.Sprintf(`tumble_router_records_out_total{topic=%q}`, dl):     dead,
+	} {
+		if got, ok := series[name]; !ok || got != want {
+			t.Errorf("%s: got %v (%v), want %v", name, got, ok, want)
+		}
+	}
+	// The shard topic has the watermarks too.
+	name := fmt.Sprintf(`tumble_router_records_out_total{topic=%q}`, shards)
+	if got := series[name]; got < sampleRecs+float64(cfg.Shards) {
+		t.Errorf("%s: got %v, want %v samples and a watermark a shard or more", name, got, sampleRecs)
+	}
+	lags := 0
+	for name, v := range series {
+		if !strings.HasPrefix(name, "tumble_router_consumer_lag_records{") {
+			continue
+		}
+		lags++
+		if !strings.Contains(name, fmt.Sprintf(`topic=%q`, raw)) || v != 0 {
+			t.Errorf("%s: got %v, want 0, of topic %s", name, v, raw)
+		}
+	}
+	if lags == 0 {
+		t.Errorf("/metrics has no tumble_router_consumer_lag_records of topic %s", raw)
+	}
+	for _, old := range []string{"tumble_router_samples_total", "tumble_router_shard_records_total"} {
+		if _, ok := series[old]; ok {
+			t.Errorf("/metrics has %s, which the per-topic series replace", old)
+		}
+	}
+}
+
+// scrape returns the value of every series of a /metrics body, by its name
+// and labels as they are written.
+func scrape(t *testing.T, body []byte) map[string]float64 {
+	t.Helper()
+	series := map[string]float64{}
+	for line := range strings.Lines(string(body)) {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			t.Fatalf("/metrics line %q: %v", line, err)
+		}
+		series[line[:i]] = v
+	}
+	return series
 }
 
 func pointKey(name string, ls map[string]string, policy string, t int64) string {

@@ -15,11 +15,14 @@ type metrics struct {
 	routerBatches atomic.Uint64
 	routerRecords atomic.Uint64
 
-	records, samples, dropped, out, dead  *prometheus.Desc
+	records, dropped, dead                *prometheus.Desc
+	samplesIn, recordsOut, samplesOut     *prometheus.Desc
+	routerLag                             *prometheus.Desc
 	shardRecords, shardSamples, malformed *prometheus.Desc
 	late, points, flushes, watermark      *prometheus.Desc
 	active, storageBytes, storagePoints   *prometheus.Desc
 	batches, lag, ruleMatches             *prometheus.Desc
+	checkpoints, replayed                 *prometheus.Desc
 	flushSeconds                          *prometheus.HistogramVec
 }
 
@@ -30,10 +33,12 @@ func newMetrics(reg prometheus.Registerer, s *server) *metrics {
 	m := &metrics{
 		s:             s,
 		records:       d("router_records_total", "Raw records the router read."),
-		samples:       d("router_samples_total", "Samples decoded from raw records."),
+		samplesIn:     d("router_samples_in_total", "Samples decoded from the raw records the router routed (not from those it dead-lettered), by raw topic and the format the records decoded as.", "topic", "format"),
 		dropped:       d("router_samples_dropped_total", "Samples no rule kept."),
-		out:           d("router_shard_records_total", "Shard records the router wrote."),
+		recordsOut:    d("router_records_out_total", "Records the router wrote in committed transactions, by topic: shard records and watermarks to the shard topic, dead letters to the dead-letter topic.", "topic"),
+		samplesOut:    d("router_samples_out_total", "Shard records carrying a sample (one per sample and output series) the router wrote in committed transactions, by topic.", "topic"),
 		dead:          d("router_dead_letters_total", "Raw records sent to the dead-letter topic, by reason.", "reason"),
+		routerLag:     d("router_consumer_lag_records", "Records of a raw-topic partition the router owns not consumed yet: the high watermark of the last fetch less the next offset to consume.", "topic", "partition"),
 		batches:       d("router_transactions_total", "Router transactions committed."),
 		shardRecords:  d("replica_records_total", "Shard records a replica applied.", "shard"),
 		shardSamples:  d("replica_samples_total", "Sample records a replica applied.", "shard"),
@@ -46,6 +51,8 @@ func newMetrics(reg prometheus.Registerer, s *server) *metrics {
 		storageBytes:  d("storage_chunk_bytes", "Encoded chunk bytes, head and blocks.", "shard", "policy"),
 		storagePoints: d("storage_points", "Points stored, head and blocks.", "shard", "policy"),
 		lag:           d("replica_consumer_lag_records", "Records of the shard partition not read yet.", "shard"),
+		checkpoints:   d("replica_checkpoints_total", "Checkpoints of the state that spans windows written (a restart reads again from the last).", "shard"),
+		replayed:      d("replica_replayed_samples_total", "Samples read again after a restart whose window was stored before it, per policy: they only move the state that spans windows.", "shard"),
 		ruleMatches:   d("rule_matches_total", "Samples each rule matched (since the rules were loaded), by list, position and name.", "list", "index", "rule"),
 		flushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tumble_replica_flush_seconds",
@@ -64,9 +71,9 @@ func (m *metrics) routerBatch(records int) {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.records, m.samples, m.dropped, m.out, m.dead, m.batches,
+	for _, d := range []*prometheus.Desc{m.records, m.samplesIn, m.dropped, m.recordsOut, m.samplesOut, m.dead, m.routerLag, m.batches,
 		m.shardRecords, m.shardSamples, m.malformed, m.late, m.points, m.flushes, m.watermark, m.active,
-		m.storageBytes, m.storagePoints, m.lag, m.ruleMatches} {
+		m.storageBytes, m.storagePoints, m.lag, m.ruleMatches, m.checkpoints, m.replayed} {
 		ch <- d
 	}
 }
@@ -81,12 +88,22 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	rs := m.s.router.Published()
 	c(m.records, float64(rs.Records))
-	c(m.samples, float64(rs.Samples))
 	c(m.dropped, float64(rs.Dropped))
-	c(m.out, float64(rs.Out))
 	c(m.batches, float64(m.routerBatches.Load()))
 	for reason, n := range rs.DeadLetters {
 		c(m.dead, float64(n), reason)
+	}
+	for tf, n := range rs.SamplesIn {
+		c(m.samplesIn, float64(n), tf.Topic, tf.Format.String())
+	}
+	for topic, n := range rs.RecordsOut {
+		c(m.recordsOut, float64(n), topic)
+	}
+	for topic, n := range rs.SamplesOut {
+		c(m.samplesOut, float64(n), topic)
+	}
+	for tp, n := range rs.Lag {
+		g(m.routerLag, float64(n), tp.Topic, strconv.Itoa(int(tp.Partition)))
 	}
 	for _, rc := range m.s.router.RuleCounts(nil) {
 		c(m.ruleMatches, float64(rc.Samples), rc.Rule.List.String(), strconv.Itoa(rc.Rule.Index), rc.Rule.Name)
@@ -105,6 +122,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		g(m.active, float64(st.ActiveSeries), sh)
 		g(m.lag, float64(st.Lag), sh)
+		c(m.checkpoints, float64(st.Checkpoints), sh)
+		c(m.replayed, float64(st.Aggregator.Replayed), sh)
 	}
 	for i, db := range m.s.dbs {
 		for _, ps := range db.Stats() {

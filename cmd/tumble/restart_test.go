@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tumblemetrics/tumble/internal/kafkatest"
+	"github.com/tumblemetrics/tumble/router"
+)
+
+// TestRestartKill runs tumble as its own process against a real Kafka
+// broker, produces eight minutes of the fleet's traffic while killing the
+// process with SIGKILL at random moments and starting it again, and then
+// requires the query API to serve exactly what the offline replay computes
+// from the same samples (no window lost, no sample counted twice, the
+// cumulative counters' increases across the restarts included) and the
+// dead-letter topic to hold each malformed record once.
+func TestRestartKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds tumble and runs a Kafka broker")
+	}
+	b := kafkatest.Start(t)
+	dir := t.TempDir()
+	bin := buildTumble(t, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
+	rulesPath, err := filepath.Abs("../../testdata/rules/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "tumble.yaml")
+	cfg := fmt.Sprintf("rules: %s\ndataDir: %s\nlisten: %s\nshards: 4\nrouterID: restart\nkafka:\n  brokers: [%s]\n",
+		rulesPath, filepath.Join(dir, "data"), listen, b.Addr())
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + listen
+	logPath := filepath.Join(dir, "tumble.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	var proc *exec.Cmd
+	startTumble := func() {
+		t.Helper()
+		proc = exec.Command(bin, "--config", cfgPath)
+		proc.Stdout, proc.Stderr = logf, logf
+		if err := proc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			resp, err := http.Get(base + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("tumble did not come up; its log:\n%s", tail(logPath))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	startTumble()
+	defer func() {
+		if proc != nil && proc.ProcessState == nil {
+			proc.Process.Kill()
+			proc.Wait()
+		}
+	}()
+
+	now := time.Now().UnixMilli()
+	start := now - now%60_000 - 15*60_000
+	const ticks = 480
+	all, recs := fleetWorkload("tumble-raw", start, ticks)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+
+	// Produce in chunks; after some of them, at a random moment, kill
+	// tumble and start it again while the rest keeps coming.
+	rng := rand.New(rand.NewPCG(11, uint64(now)))
+	const chunk, wantKills = 8, 4
+	killAt := map[int]bool{}
+	for _, c := range rng.Perm((len(recs) + chunk - 1) / chunk)[:wantKills] {
+		killAt[c*chunk] = true
+	}
+	kills := 0
+	for i := 0; i < len(recs); i += chunk {
+		if err := cl.ProduceSync(ctx, recs[i:min(i+chunk, len(recs))]...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond)
+		if killAt[i] {
+			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+			if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			proc.Wait()
+			kills++
+			startTumble()
+		}
+	}
+	t.Logf("%d records produced, tumble killed %d times", len(recs), kills)
+
+	// Wait until every shard's watermark has reached the closer.
+	closer := all[len(all)-1].TimestampMs
+	deadline := time.Now().Add(120 * time.Second)
+	for !watermarksReached(t, base, 4, closer) {
+		if time.Now().After(deadline) {
+			t.Fatalf("windows did not close in time; its log:\n%s", tail(logPath))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	want := replayPoints(t, rulesPath, all)
+	comparePoints(t, want, servedPoints(t, base, closer/1000))
+	reasons := deadLetters(t, []string{b.Addr()}, "tumble-dead-letter", 2*ticks/40)
+	t.Logf("%d points served as the replay computed them; dead letters %v", len(want), reasons)
+
+	// The restarts resumed mid-partition, from checkpoints.
+	logs, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := 0
+	for _, m := range regexp.MustCompile(`resume_offset=(\d+)`).FindAllSubmatch(logs, -1) {
+		if off, _ := strconv.Atoi(string(m[1])); off > 0 {
+			resumed++
+		}
+	}
+	if resumed == 0 {
+		t.Error("no replica resumed from a checkpoint")
+	}
+
+	// A graceful stop ends well.
+	if err := proc.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Wait(); err != nil {
+		t.Fatalf("tumble on SIGTERM: %v; its log:\n%s", err, tail(logPath))
+	}
+}
+
+// buildTumble builds the tumble binary into dir.
+func buildTumble(t *testing.T, dir string) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to build tumble with")
+	}
+	bin := filepath.Join(dir, "tumble")
+	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// watermarksReached reports whether the /metrics of base show every one of
+// the shards' watermarks at or past ms.
+func watermarksReached(t *testing.T, base string, shards int, ms int64) bool {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	reached := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(name, "tumble_replica_watermark_seconds{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil && int64(v*1000) >= ms {
+			reached++
+		}
+	}
+	return reached == shards
+}
+
+// deadLetters reads n records from the dead-letter topic and returns their
+// count by reason; it fails on a record without a reason, or if more than
+// n come.
+func deadLetters(t *testing.T, brokers []string, topic string, n int) map[string]int {
+	t.Helper()
+	dl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	reasons := map[string]int{}
+	got := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for got < n {
+		fs := dl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("dead letters: got %v, want %d", reasons, n)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			reason := ""
+			for _, h := range r.Headers {
+				if h.Key == router.HeaderReason {
+					reason = string(h.Value)
+				}
+			}
+			if reason == "" {
+				t.Errorf("dead letter %q has no reason", r.Value)
+			}
+			reasons[reason]++
+		})
+	}
+	// Nothing more: each malformed record once.
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	dl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+		t.Errorf("dead letter beyond the %d expected: %q", n, r.Value)
+	})
+	return reasons
+}
+
+// tail returns the end of the file at path.
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}

@@ -1,0 +1,402 @@
+package router
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/tumblemetrics/tumble/sample"
+	"github.com/tumblemetrics/tumble/shard"
+)
+
+const (
+	testShardTopic = "shards"
+	testDeadTopic  = "dead"
+	testShards     = 4
+)
+
+// testCluster starts an in-process broker with the shard and dead-letter
+// topics and the raw topics, each of its number of partitions.
+func testCluster(t *testing.T, raw map[string]int32) *kfake.Cluster {
+	t.Helper()
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(testShards, testShardTopic), kfake.SeedTopics(1, testDeadTopic)}
+	for topic, parts := range raw {
+		opts = append(opts, kfake.SeedTopics(parts, topic))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func testClient(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// startRouter runs r in the group "routers" as ID until the test ends or
+// stop is called; onBatch, if set, is Config.OnBatch.
+func startRouter(t *testing.T, c *kfake.Cluster, r *Router, id string, raw []string, every time.Duration,
+	onBatch func(int), opts ...kgo.Opt) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Run(ctx, Config{RawTopics: raw, Group: "routers", ShardTopic: testShardTopic, DeadLetterTopic: testDeadTopic,
+			ID: id, WatermarkEvery: every, OnBatch: onBatch}, append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
+	}()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("router %s: %v", id, err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// produced is a raw record to produce: in a transaction that commits or
+// aborts, or in none.
+type produced struct {
+	rec *kgo.Record
+	txn string // "", "commit" or "abort"
+}
+
+func raw(topic string, p int32, value []byte, contentType string) *kgo.Record {
+	rec := &kgo.Record{Topic: topic, Partition: p, Value: value}
+	if contentType != "" {
+		rec.Headers = []kgo.RecordHeader{{Key: sample.ContentTypeHeader, Value: []byte(contentType)}}
+	}
+	return rec
+}
+
+// produce writes recs in order, each in a batch of its own, those of a
+// transaction in one transaction each.
+func produce(t *testing.T, c *kfake.Cluster, recs []produced) {
+	t.Helper()
+	ctx := context.Background()
+	plain := testClient(t, c, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	txn := testClient(t, c, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionalID("raw-producer"))
+	for _, p := range recs {
+		if p.txn == "" {
+			if err := plain.ProduceSync(ctx, p.rec).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.ProduceSync(ctx, p.rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.EndTransaction(ctx, kgo.TransactionEndTry(p.txn == "commit")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// consumeAll counts the records of topic, read committed, up to its end,
+// and those of them that are sample records.
+func consumeAll(t *testing.T, c *kfake.Cluster, topic string) (records, samples uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(testClient(t, c)).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	cl := testClient(t, c, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: %d records and partitions %v short of their end", topic, records, left)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			if rec.Offset+1 >= left[rec.Partition] {
+				delete(left, rec.Partition)
+			}
+			if rec.Attrs.IsControl() {
+				return
+			}
+			records++
+			if len(rec.Value) > 0 && rec.Value[0] == shard.KindSample {
+				samples++
+			}
+		})
+	}
+	return records, samples
+}
+
+// nonZero returns m without its zero values.
+func nonZero[K comparable](m map[K]uint64) map[K]uint64 {
+	out := map[K]uint64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestRunKfakeAccounting produces raw records to a broker, runs a router
+// over them and checks what it published once it has read them all: what
+// it read, by topic and format, as the deterministic core counts the same
+// records; what it wrote, as the shard and dead-letter topics hold it; a
+// consumer lag of 0 on every partition it read.
+func TestRunKfakeAccounting(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	now := time.Now().UnixMilli()
+	g := gauges("mem_bytes", 3, now-60_000)
+	debug := gauges("debug_x", 2, now-60_000)
+	for _, tc := range []struct {
+		name string
+		raw  map[string]int32 // partitions per raw topic
+		recs []produced
+	}{
+		{
+			name: "formats and topics",
+			raw:  map[string]int32{"raw-a": 2, "raw-b": 1},
+			recs: []produced{
+				{rec: raw("raw-a", 0, jsonLines(g), sample.ContentTypeJSON)},
+				{rec: raw("raw-a", 1, sample.AppendProto(nil, g[:2]), "")},
+				{rec: raw("raw-a", 1, sample.AppendProto(nil, append(debug, g[0])), sample.ContentTypeProto)},
+				{rec: raw("raw-b", 0, jsonLines(g[:1]), "")},
+				{rec: raw("raw-b", 0, sample.AppendProto(nil, g), "")},
+				{rec: raw("raw-a", 0, []byte(`{"name":"x","value":1}`), "")},
+				{rec: raw("raw-b", 0, jsonLines(g), "text/plain")},
+			},
+		},
+		{
+			name: "transactional producers",
+			raw:  map[string]int32{"raw": 2},
+			recs: []produced{
+				{rec: raw("raw", 0, jsonLines(g), ""), txn: "commit"},
+				{rec: raw("raw", 0, sample.AppendProto(nil, g), ""), txn: "abort"},
+				{rec: raw("raw", 1, sample.AppendProto(nil, g[:1]), ""), txn: "abort"},
+				{rec: raw("raw", 1, sample.AppendProto(nil, g[:2]), ""), txn: "commit"},
+				{rec: raw("raw", 1, []byte("\x0a\x05garbage"), ""), txn: "commit"},
+				{rec: raw("raw", 0, jsonLines(g[:1]), "")},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testCluster(t, tc.raw)
+			produce(t, c, tc.recs)
+
+			// What the deterministic core makes of the records that
+			// committed.
+			oracle := testRouter(t, testShards)
+			var out []Output
+			var sampleRecs uint64
+			want := 0
+			for _, p := range tc.recs {
+				if p.txn == "abort" {
+					continue
+				}
+				want++
+				var f sample.Format
+				for _, h := range p.rec.Headers {
+					f = sample.ParseFormat(string(h.Value))
+				}
+				out, _ = oracle.Route(p.rec.Topic, p.rec.Value, f, now, out[:0])
+				sampleRecs += uint64(len(out))
+			}
+			wantSt := oracle.Stats()
+
+			// The router, until it has read every record and its
+			// position is at the end of every partition.
+			r := testRouter(t, testShards)
+			caughtUp, closed := make(chan struct{}), false
+			topics := slices.Sorted(maps.Keys(tc.raw))
+			stop := startRouter(t, c, r, "a", topics, time.Hour, func(int) {
+				st := r.Published()
+				if closed || st.Records < uint64(want) || len(st.Lag) != len(partitionsOf(tc.recs)) {
+					return
+				}
+				for _, lag := range st.Lag {
+					if lag != 0 {
+						return
+					}
+				}
+				close(caughtUp)
+				closed = true
+			})
+			select {
+			case <-caughtUp:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("router did not catch up; published %+v", r.Published())
+			}
+			stop()
+			st := r.Published()
+
+			if st.Records != uint64(want) {
+				t.Errorf("records: got %d, want %d", st.Records, want)
+			}
+			if got := nonZero(st.SamplesIn); !maps.Equal(got, wantSt.SamplesIn) {
+				t.Errorf("samples in: got %v, want %v", got, wantSt.SamplesIn)
+			}
+			for _, topic := range topics {
+				for _, f := range []sample.Format{sample.FormatJSON, sample.FormatProto} {
+					if _, ok := st.SamplesIn[TopicFormat{topic, f}]; !ok {
+						t.Errorf("samples in: no %s %v in %v", topic, f, st.SamplesIn)
+					}
+				}
+			}
+			if st.Dropped != wantSt.Dropped || !maps.Equal(st.DeadLetters, wantSt.DeadLetters) {
+				t.Errorf("dropped and dead letters: got %d %v, want %d %v", st.Dropped, st.DeadLetters, wantSt.Dropped, wantSt.DeadLetters)
+			}
+			shardRecs, shardSamples := consumeAll(t, c, testShardTopic)
+			deadRecs, _ := consumeAll(t, c, testDeadTopic)
+			wantOut := map[string]uint64{testShardTopic: shardRecs, testDeadTopic: deadRecs}
+			if !maps.Equal(st.RecordsOut, wantOut) {
+				t.Errorf("records out: got %v, want %v (the topics' records)", st.RecordsOut, wantOut)
+			}
+			var dead uint64
+			for _, n := range wantSt.DeadLetters {
+				dead += n
+			}
+			if deadRecs != dead || shardSamples != sampleRecs || shardRecs <= shardSamples {
+				t.Errorf("the topics hold %d dead letters and %d shard records, %d of samples; want %d, more, and %d",
+					deadRecs, shardRecs, shardSamples, dead, sampleRecs)
+			}
+			if wantOut := map[string]uint64{testShardTopic: sampleRecs}; !maps.Equal(st.SamplesOut, wantOut) {
+				t.Errorf("samples out: got %v, want %v", st.SamplesOut, wantOut)
+			}
+			wantLag := map[TopicPartition]int64{}
+			for tp := range partitionsOf(tc.recs) {
+				wantLag[tp] = 0
+			}
+			if !maps.Equal(st.Lag, wantLag) {
+				t.Errorf("lag: got %v, want %v", st.Lag, wantLag)
+			}
+		})
+	}
+}
+
+func partitionsOf(recs []produced) map[TopicPartition]bool {
+	ps := map[TopicPartition]bool{}
+	for _, p := range recs {
+		ps[TopicPartition{p.rec.Topic, p.rec.Partition}] = true
+	}
+	return ps
+}
+
+// TestRunKfakeLag has a router read a partition whose records were all
+// produced before, a batch a fetch, and checks the lag it publishes after
+// every transaction: the records it has not read yet.
+func TestRunKfakeLag(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	const n = 20
+	c := testCluster(t, map[string]int32{"raw": 1})
+	g := gauges("mem_bytes", 1, time.Now().UnixMilli())
+	var recs []produced
+	for range n {
+		recs = append(recs, produced{rec: raw("raw", 0, jsonLines(g), "")})
+	}
+	produce(t, c, recs)
+
+	r := testRouter(t, testShards)
+	read, behind := 0, 0
+	done := make(chan struct{})
+	startRouter(t, c, r, "a", []string{"raw"}, time.Hour, func(records int) {
+		read += records
+		lag, ok := r.Published().Lag[TopicPartition{"raw", 0}]
+		if records > 0 && (!ok || lag != int64(n-read)) {
+			t.Errorf("after %d records: got lag %d (%v), want %d", read, lag, ok, n-read)
+		}
+		if lag > 0 {
+			behind++
+		}
+		if read == n {
+			close(done)
+		}
+	}, kgo.FetchMaxBytes(1))
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("router read %d records of %d", read, n)
+	}
+	if behind == 0 {
+		t.Error("the router never published a lag above 0")
+	}
+}
+
+// TestRunKfakeRevoked runs a router alone on a raw topic, then a second in
+// its group: the partitions the first loses leave its lag, and the two
+// publish the lag of every partition once, each that of its own.
+func TestRunKfakeRevoked(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	const parts = 4
+	c := testCluster(t, map[string]int32{"raw": parts})
+	g := gauges("mem_bytes", 1, time.Now().UnixMilli())
+	round := func() {
+		var recs []produced
+		for p := range int32(parts) {
+			recs = append(recs, produced{rec: raw("raw", p, jsonLines(g), "")})
+		}
+		produce(t, c, recs)
+	}
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: timed out", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	a, b := testRouter(t, testShards), testRouter(t, testShards)
+	round()
+	startRouter(t, c, a, "a", []string{"raw"}, 50*time.Millisecond, nil)
+	wait("router a lags on every partition", func() bool { return len(a.Published().Lag) == parts })
+
+	startRouter(t, c, b, "b", []string{"raw"}, 50*time.Millisecond, nil)
+	wait("router a loses partitions", func() bool { return len(a.Published().Lag) < parts })
+	round()
+	wait("both routers lag on their partitions", func() bool {
+		return len(a.Published().Lag)+len(b.Published().Lag) == parts && len(b.Published().Lag) > 0
+	})
+	la, lb := a.Published().Lag, b.Published().Lag
+	for tp, lag := range la {
+		if _, ok := lb[tp]; ok || lag != 0 {
+			t.Errorf("lag of %v: a %d, b %d (%v); want 0 in one of them", tp, lag, lb[tp], ok)
+		}
+	}
+	for tp, lag := range lb {
+		if lag != 0 {
+			t.Errorf("lag of %v: b %d, want 0", tp, lag)
+		}
+	}
+	if a.Published().Records+b.Published().Records < 2*parts {
+		t.Errorf("records read: a %d, b %d, want %d or more in all", a.Published().Records, b.Published().Records, 2*parts)
+	}
+}

@@ -47,7 +47,7 @@ type Options struct {
 // Stats counts what a replica did.
 type Stats struct {
 	Records    uint64 // records applied
-	Samples    uint64 // sample records
+	Samples    uint64 // samples of the samples records
 	Watermarks uint64 // watermark records
 	Malformed  uint64 // records that did not decode, skipped
 	Points     uint64 // points stored
@@ -245,16 +245,20 @@ func (r *Replica) Apply(offset int64, value []byte) error {
 		return &MalformedError{Shard: r.opts.Shard, Offset: offset, Err: err}
 	}
 	switch r.rec.Kind {
-	case shard.KindSample:
-		r.stats.Samples++
-		// Every sample goes to the aggregator: one of a window stored
-		// before a restart still moves the state that spans windows.
-		if ct := r.agg.CloseTime(r.rec.Target, r.rec.Sample.TimestampMs); ct > r.agg.Emitted() {
-			if _, ok := r.pending[ct]; !ok {
-				r.pending[ct] = offset
+	case shard.KindSamples:
+		r.stats.Samples += uint64(len(r.rec.Samples))
+		for i := range r.rec.Samples {
+			e := &r.rec.Samples[i]
+			// Every sample goes to the aggregator: one of a window
+			// stored before a restart still moves the state that
+			// spans windows.
+			if ct := r.agg.CloseTime(e.Target, e.Sample.TimestampMs); ct > r.agg.Emitted() {
+				if _, ok := r.pending[ct]; !ok {
+					r.pending[ct] = offset
+				}
 			}
+			r.agg.Add(e.Target, e.Input, &e.Sample)
 		}
-		r.agg.Add(r.rec.Target, r.rec.Input, &r.rec.Sample)
 		return nil
 	case shard.KindWatermark:
 		r.stats.Watermarks++

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"sync/atomic"
@@ -21,17 +22,23 @@ type Router struct {
 	matcher atomic.Pointer[rules.Matcher] // replaced by the owner only
 
 	samples []sample.Sample
+	batches []shard.Batch // per shard, of the raw record being routed
 	wm      int64
 	stats   Stats
 	snap    atomic.Pointer[Stats] // published by Run for other goroutines
 }
 
-// Output is a shard record to produce.
+// Output is a shard record to produce: a samples record for one shard.
 type Output struct {
 	Partition int32
-	Key       []byte
 	Value     []byte
+	Samples   int // the samples it holds (one per sample and output series)
 }
+
+// maxOutputBytes is the size past which a shard's samples of one raw
+// record go into more than one record, well below Kafka's default limit on
+// a record batch (1 MiB).
+const maxOutputBytes = 256 << 10
 
 // New returns a Router for a shard topic of shards partitions.
 func New(rs *rules.RuleSet, shards int, limits sample.Limits) (*Router, error) {
@@ -41,7 +48,7 @@ func New(rs *rules.RuleSet, shards int, limits sample.Limits) (*Router, error) {
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{shards: shards, limits: limits, wm: math.MinInt64, stats: newStats()}
+	r := &Router{shards: shards, limits: limits, wm: math.MinInt64, stats: newStats(), batches: make([]shard.Batch, shards)}
 	r.rules.Store(rs)
 	r.matcher.Store(rules.NewMatcher(rs, rules.MatcherOptions{}))
 	return r, nil
@@ -59,9 +66,10 @@ func (r *Router) RuleCounts(dst []rules.RuleCount) []rules.RuleCount {
 	return r.matcher.Load().RuleCounts(dst)
 }
 
-// Route appends to out the shard records of one raw record of topic: one
-// per (sample, output series), keyed by the output series ID, in the
-// partition of its shard. format is the record's, from its content-type
+// Route appends to out the shard records of one raw record of topic: per
+// shard that its samples go to, a samples record (more than one past
+// maxOutputBytes) of every (sample, output series) of that shard, in the
+// order of the raw record. format is the record's, from its content-type
 // header (see sample.ParseFormat). A record that does not decode, or whose
 // samples break a limit at nowMs, yields no output and a
 // *sample.DecodeError whose Code is the dead-letter reason.
@@ -95,13 +103,27 @@ func (r *Router) Route(topic string, value []byte, format sample.Format, nowMs i
 			continue
 		}
 		for _, t := range res.Targets {
-			out = append(out, Output{
-				Partition: int32(shard.Of(t.ID, r.shards)),
-				Key:       shard.Key(t),
-				Value:     shard.AppendSample(nil, t, res.SeriesID, s),
-			})
+			p := shard.Of(t.ID, r.shards)
+			b := &r.batches[p]
+			b.Add(t, res.SeriesID, s)
+			if b.Size() >= maxOutputBytes {
+				out = r.output(out, p)
+			}
 		}
 		r.wm = max(r.wm, s.TimestampMs)
 	}
+	for p := range r.batches {
+		if r.batches[p].Len() > 0 {
+			out = r.output(out, p)
+		}
+	}
 	return out, nil
+}
+
+// output appends shard p's batch to out as a record, and empties it.
+func (r *Router) output(out []Output, p int) []Output {
+	b := &r.batches[p]
+	out = append(out, Output{Partition: int32(p), Value: bytes.Clone(b.Bytes()), Samples: b.Len()})
+	b.Reset()
+	return out
 }

@@ -143,7 +143,7 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		}
 		// n counts the raw records; the others, the records produced,
 		// which count once the transaction commits.
-		var n, sampleRecs, wmRecs, deadRecs int
+		var n, sampleRecs, samples, wmRecs, deadRecs int
 		fs.EachRecord(func(rec *kgo.Record) {
 			if rec.Attrs.IsControl() {
 				return // a transaction marker: its offset is consumed, no more
@@ -157,7 +157,8 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 				return
 			}
 			for _, o := range out {
-				sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: o.Partition, Key: o.Key, Value: o.Value}, promise)
+				sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: o.Partition, Value: o.Value}, promise)
+				samples += o.Samples
 			}
 			sampleRecs += len(out)
 		})
@@ -191,7 +192,7 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 			continue
 		}
 		r.stats.RecordsOut[cfg.ShardTopic] += uint64(sampleRecs + wmRecs)
-		r.stats.SamplesOut[cfg.ShardTopic] += uint64(sampleRecs)
+		r.stats.SamplesOut[cfg.ShardTopic] += uint64(samples)
 		r.stats.RecordsOut[cfg.DeadLetterTopic] += uint64(deadRecs)
 		publish()
 		if cfg.OnBatch != nil {

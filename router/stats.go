@@ -25,9 +25,8 @@ type Stats struct {
 	// topic: shard records and watermark records to the shard topic, dead
 	// letters to the dead-letter topic.
 	RecordsOut map[string]uint64
-	// SamplesOut counts the shard records that carry a sample (one per
-	// sample and output series) that committed transactions wrote, by
-	// topic. Only the shard topic carries samples: a dead letter is a raw
+	// SamplesOut counts the samples (one per sample and output series)
+	// in the shard records that committed transactions wrote, by topic. Only the shard topic carries samples: a dead letter is a raw
 	// record as it came, counted in RecordsOut.
 	SamplesOut map[string]uint64
 	// Lag is, per raw-topic partition the router owns, the records of the

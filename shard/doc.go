@@ -11,24 +11,33 @@
 // between versions, which a golden test holds it to.
 //
 // The records of the shard topic are written by routers and read by the
-// replicas of each shard. A sample record carries one sample for one output
-// series with that series' whole pipeline (name, labels, aggregations,
-// storage policies, transforms), so that a replica aggregates it without
-// the rules; its key is the output series ID. A watermark record says up to
-// which event time a router has routed; every replica reads the same
-// records in the same order and so closes the same windows.
+// replicas of each shard. A samples record carries samples of the shard,
+// each for one output series with that series' whole pipeline (name,
+// labels, aggregations, storage policies, transforms), so that a replica
+// aggregates it without the rules; a router writes one per shard and raw
+// record, so that a record carries some hundred samples and costs Kafka
+// little. A target's pipeline is written once per record and referred to
+// by number after. A watermark record says up to which event time a router
+// has routed; every replica reads the same records in the same order and so
+// closes the same windows.
 //
-//	rec := shard.AppendSample(nil, target, inputSeriesID, &s)
+//	var b shard.Batch
+//	b.Add(target, inputSeriesID, &s) // …for each sample of the shard
+//	rec := b.Bytes()
 //	wm := shard.AppendWatermark(nil, routerID, maxEventTimeMs)
 //
 //	var d shard.Decoder
 //	var r shard.Record
 //	if err := d.Decode(value, &r); err != nil { ... } // errors.Is(err, shard.ErrRecord)
+//	for _, e := range r.Samples { agg.Add(e.Target, e.Input, &e.Sample) }
 //
 // Layout (integers are varints as in encoding/binary unless sized):
 //
-//	sample:    1, spec length (2 bytes, big endian), spec, input series ID (8 bytes LE),
-//	           sample type (1 byte), value (8 bytes LE IEEE 754), timestamp ms (varint), trace ID (16 bytes)
+//	samples:   1, then samples to the end of the record, at least one:
+//	           target (uvarint: 0 then spec length (2 bytes, big endian) and spec, or the
+//	           number of a spec given earlier in the record, from 1), input series ID (8 bytes LE),
+//	           sample type (1 byte; bit 7 set if a trace ID follows), value (8 bytes LE
+//	           IEEE 754), timestamp ms (varint), [trace ID (16 bytes, not all zero)]
 //	spec:      name, label count, (name, value)…, aggregations (uvarint bit set),
 //	           policy count, (resolution ms, retention ms)…, pre transform (1 byte), post transform (1 byte)
 //	watermark: 2, router ID, watermark ms (varint)

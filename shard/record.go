@@ -15,17 +15,86 @@ import (
 	"github.com/tumblemetrics/tumble/sample"
 )
 
-// The kinds of shard record: the first byte of the value (FORMAT.md).
+// The kinds of shard record: the first byte of the value (see the package
+// documentation).
 const (
-	KindSample    byte = 1
+	KindSamples   byte = 1
 	KindWatermark byte = 2
 )
 
-// AppendSample appends the shard record of sample s, of input series input,
-// for output series t: what a replica needs to aggregate it without the
-// rules. The record's key is Key(t).
+// Batch builds one samples record: samples, each for an output series with
+// its whole pipeline, which a replica aggregates without the rules. Each
+// target's spec is written once per record; later samples of the same
+// target refer to it. A Batch is reused across records (Reset).
+type Batch struct {
+	buf   []byte
+	n     int
+	specs map[*aggregator.Target]uint64 // the targets written, numbered from 1
+}
+
+// Add adds sample s of input series input for output series t.
+func (b *Batch) Add(t *aggregator.Target, input uint64, s *sample.Sample) {
+	if b.n == 0 {
+		b.buf = append(b.buf[:0], KindSamples)
+	}
+	b.n++
+	if ref, ok := b.specs[t]; ok {
+		b.buf = binary.AppendUvarint(b.buf, ref)
+	} else {
+		if b.specs == nil {
+			b.specs = map[*aggregator.Target]uint64{}
+		}
+		b.specs[t] = uint64(len(b.specs) + 1)
+		b.buf = append(b.buf, 0)
+		b.buf = appendSpec(b.buf, t)
+	}
+	b.buf = binary.LittleEndian.AppendUint64(b.buf, input)
+	typ := byte(s.Type)
+	if !s.TraceID.IsZero() {
+		typ |= hasTrace
+	}
+	b.buf = append(b.buf, typ)
+	b.buf = binary.LittleEndian.AppendUint64(b.buf, math.Float64bits(s.Value))
+	b.buf = binary.AppendVarint(b.buf, s.TimestampMs)
+	if typ&hasTrace != 0 {
+		b.buf = append(b.buf, s.TraceID[:]...)
+	}
+}
+
+// hasTrace, in a sample's type byte, says a trace ID follows.
+const hasTrace = 0x80
+
+// Len returns the number of samples added since the last Reset.
+func (b *Batch) Len() int { return b.n }
+
+// Size returns the record's size in bytes so far.
+func (b *Batch) Size() int { return len(b.buf) }
+
+// Bytes returns the record; it is valid until the next Add or Reset.
+func (b *Batch) Bytes() []byte {
+	if b.n == 0 {
+		return nil
+	}
+	return b.buf
+}
+
+// Reset empties the batch for the next record.
+func (b *Batch) Reset() {
+	b.n = 0
+	b.buf = b.buf[:0]
+	clear(b.specs)
+}
+
+// AppendSample appends a samples record of the one sample s, of input
+// series input, for output series t.
 func AppendSample(dst []byte, t *aggregator.Target, input uint64, s *sample.Sample) []byte {
-	dst = append(dst, KindSample)
+	var b Batch
+	b.Add(t, input, s)
+	return append(dst, b.Bytes()...)
+}
+
+// appendSpec appends t's spec with its length.
+func appendSpec(dst []byte, t *aggregator.Target) []byte {
 	lenAt := len(dst)
 	dst = append(dst, 0, 0) // the spec's length, fixed up below
 	start := len(dst)
@@ -49,11 +118,6 @@ func AppendSample(dst []byte, t *aggregator.Target, input uint64, s *sample.Samp
 		n = math.MaxUint16
 	}
 	binary.BigEndian.PutUint16(dst[lenAt:], uint16(n))
-	dst = binary.LittleEndian.AppendUint64(dst, input)
-	dst = append(dst, byte(s.Type))
-	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.Value))
-	dst = binary.AppendVarint(dst, s.TimestampMs)
-	dst = append(dst, s.TraceID[:]...)
 	return dst
 }
 
@@ -65,11 +129,6 @@ func AppendWatermark(dst []byte, router string, wm int64) []byte {
 	return binary.AppendVarint(dst, wm)
 }
 
-// Key returns the Kafka key of t's records: its output series ID, big endian.
-func Key(t *aggregator.Target) []byte {
-	return binary.BigEndian.AppendUint64(nil, t.ID)
-}
-
 func appendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
@@ -78,13 +137,18 @@ func appendString(dst []byte, s string) []byte {
 // Record is a decoded shard record.
 type Record struct {
 	Kind byte
-	// KindSample:
-	Target *aggregator.Target // shared with other records of the same target
-	Input  uint64
-	Sample sample.Sample // Type, Value, TimestampMs and TraceID
+	// KindSamples:
+	Samples []Entry
 	// KindWatermark:
 	Router    string
 	Watermark int64
+}
+
+// Entry is one sample of a samples record.
+type Entry struct {
+	Target *aggregator.Target // shared with other entries of the same target
+	Input  uint64
+	Sample sample.Sample // Type, Value, TimestampMs and TraceID
 }
 
 // ErrRecord is what a malformed record's error matches with errors.Is.
@@ -96,6 +160,7 @@ var ErrRecord = errors.New("malformed shard record")
 type Decoder struct {
 	targets map[uint64][]cached
 	n       int
+	refs    []*aggregator.Target // the targets of the record being decoded
 }
 
 type cached struct {
@@ -107,8 +172,11 @@ type cached struct {
 // over (the aggregator keys its state by Target.Key, not by pointer).
 const maxCachedTargets = 1 << 20
 
-// Decode decodes b into r. The Target it sets is shared: do not modify it.
+// Decode decodes b into r, reusing r's slice of samples. The Targets it
+// sets are shared: do not modify them. A malformed record leaves no
+// sample in r.
 func (d *Decoder) Decode(b []byte, r *Record) error {
+	r.Samples = r.Samples[:0]
 	if len(b) == 0 {
 		return fmt.Errorf("%w: empty", ErrRecord)
 	}
@@ -119,33 +187,61 @@ func (d *Decoder) Decode(b []byte, r *Record) error {
 		r.Router = dec.string("router")
 		r.Watermark = dec.varint("watermark")
 		return dec.end()
-	case KindSample:
+	case KindSamples:
 	default:
 		return fmt.Errorf("%w: unknown kind %d", ErrRecord, b[0])
 	}
-	r.Kind = KindSample
-	specLen := int(binary.BigEndian.Uint16(dec.bytes(2, "spec length")))
-	spec := dec.bytes(specLen, "target")
-	if dec.err != nil {
-		return dec.err
-	}
-	t, err := d.target(spec)
-	if err != nil {
-		return err
-	}
-	r.Target = t
-	r.Input = binary.LittleEndian.Uint64(dec.bytes(8, "input series"))
-	typ := dec.bytes(1, "sample type")
-	if typ != nil {
-		r.Sample.Type = sample.Type(typ[0])
-		if r.Sample.Type < sample.Counter || r.Sample.Type > sample.Timer {
+	r.Kind = KindSamples
+	d.refs = d.refs[:0]
+	for dec.err == nil && dec.off < len(b) {
+		var e Entry
+		switch ref := dec.uvarint("target reference"); {
+		case dec.err != nil:
+		case ref == 0:
+			specLen := int(binary.BigEndian.Uint16(dec.bytes(2, "spec length")))
+			spec := dec.bytes(specLen, "target")
+			if dec.err != nil {
+				break
+			}
+			t, err := d.target(spec)
+			if err != nil {
+				r.Samples = r.Samples[:0]
+				return err
+			}
+			d.refs = append(d.refs, t)
+			e.Target = t
+		case ref > uint64(len(d.refs)):
+			dec.fail(fmt.Sprintf("reference to target %d of %d", ref, len(d.refs)))
+		default:
+			e.Target = d.refs[ref-1]
+		}
+		e.Input = binary.LittleEndian.Uint64(dec.bytes(8, "input series"))
+		var typ byte
+		if b := dec.bytes(1, "sample type"); dec.err == nil {
+			typ = b[0]
+		}
+		e.Sample.Type = sample.Type(typ &^ hasTrace)
+		if dec.err == nil && (e.Sample.Type < sample.Counter || e.Sample.Type > sample.Timer) {
 			dec.fail("unknown sample type")
 		}
+		e.Sample.Value = math.Float64frombits(binary.LittleEndian.Uint64(dec.bytes(8, "value")))
+		e.Sample.TimestampMs = dec.varint("timestamp")
+		if typ&hasTrace != 0 {
+			copy(e.Sample.TraceID[:], dec.bytes(16, "trace ID"))
+			if dec.err == nil && e.Sample.TraceID.IsZero() {
+				dec.fail("zero trace ID")
+			}
+		}
+		r.Samples = append(r.Samples, e)
 	}
-	r.Sample.Value = math.Float64frombits(binary.LittleEndian.Uint64(dec.bytes(8, "value")))
-	r.Sample.TimestampMs = dec.varint("timestamp")
-	copy(r.Sample.TraceID[:], dec.bytes(16, "trace ID"))
-	return dec.end()
+	if dec.err == nil && len(r.Samples) == 0 {
+		dec.fail("no sample")
+	}
+	if err := dec.end(); err != nil {
+		r.Samples = r.Samples[:0]
+		return err
+	}
+	return nil
 }
 
 // target returns the Target of spec, from the cache or decoded.
@@ -159,7 +255,10 @@ func (d *Decoder) target(spec []byte) (*aggregator.Target, error) {
 	dec := reader{b: spec}
 	name := dec.string("target name")
 	n := dec.count("label count", 2)
-	ls := make(sample.Labels, 0, n)
+	var ls sample.Labels // nil when there is none, as the rules make it
+	if n > 0 {
+		ls = make(sample.Labels, 0, n)
+	}
 	for range n {
 		ls = append(ls, sample.Label{Name: dec.string("label name"), Value: dec.string("label value")})
 	}

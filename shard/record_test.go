@@ -23,21 +23,35 @@ func testTarget() *aggregator.Target {
 
 func TestRecordRoundTrip(t *testing.T) {
 	tg := testTarget()
-	s := sample.Sample{Type: sample.Timer, Value: 0.182, TimestampMs: 1763800000123, TraceID: sample.TraceID{0x4b, 0xf9}}
+	other := aggregator.NewTarget("mem", nil, aggregator.SetOf(aggregator.Max), tg.Policies, aggregator.NoTransform, aggregator.NoTransform)
+	in := []Entry{
+		{tg, 42, sample.Sample{Type: sample.Timer, Value: 0.182, TimestampMs: 1763800000123, TraceID: sample.TraceID{0x4b, 0xf9}}},
+		{other, 3, sample.Sample{Type: sample.Gauge, Value: -1e300, TimestampMs: -5}},
+		{tg, 43, sample.Sample{Type: sample.Timer, Value: 0.2, TimestampMs: 1763800000124}},
+		{tg, 42, sample.Sample{Type: sample.Timer, Value: 0.3, TimestampMs: 1763800000125, TraceID: sample.TraceID{15: 1}}},
+	}
+	var b Batch
+	for range 2 { // a reused batch gives the same record
+		b.Reset()
+		for _, e := range in {
+			b.Add(e.Target, e.Input, &e.Sample)
+		}
+		var d Decoder
+		var r, r2 Record
+		if err := d.Decode(b.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind != KindSamples || b.Len() != len(in) || !reflect.DeepEqual(r.Samples, in) {
+			t.Fatalf("got %+v, want %+v", r.Samples, in)
+		}
+		if r.Samples[0].Target != r.Samples[2].Target {
+			t.Error("entries of one target do not share it")
+		}
+		if err := d.Decode(AppendSample(nil, tg, 7, &in[0].Sample), &r2); err != nil || r2.Samples[0].Target != r.Samples[0].Target {
+			t.Errorf("a later record of the target: %v; target shared: %v", err, r2.Samples[0].Target == r.Samples[0].Target)
+		}
+	}
 	var d Decoder
-	var r, r2 Record
-	if err := d.Decode(AppendSample(nil, tg, 42, &s), &r); err != nil {
-		t.Fatal(err)
-	}
-	if r.Kind != KindSample || r.Input != 42 || !reflect.DeepEqual(r.Sample, s) {
-		t.Errorf("got %+v, want input 42 and %+v", r, s)
-	}
-	if !reflect.DeepEqual(r.Target, tg) {
-		t.Errorf("got target %+v, want %+v", r.Target, tg)
-	}
-	if err := d.Decode(AppendSample(nil, tg, 7, &s), &r2); err != nil || r2.Target != r.Target {
-		t.Errorf("second record of the target: %v; target shared: %v", err, r2.Target == r.Target)
-	}
 	var w Record
 	if err := d.Decode(AppendWatermark(nil, "router-1", 1763800010000), &w); err != nil || w.Kind != KindWatermark || w.Router != "router-1" || w.Watermark != 1763800010000 {
 		t.Errorf("got %+v, %v; want the watermark of router-1", w, err)
@@ -48,15 +62,20 @@ func TestRecordMalformed(t *testing.T) {
 	tg := testTarget()
 	s := sample.Sample{Type: sample.Gauge, Value: math.Inf(1)}
 	good := AppendSample(nil, tg, 1, &s)
+	withTrace := sample.Sample{Type: sample.Gauge, TraceID: sample.TraceID{1}}
+	traced := AppendSample(nil, tg, 1, &withTrace)
 	for _, tc := range []struct {
 		name string
 		b    []byte
 	}{
 		{"empty", nil},
 		{"unknown kind", []byte{9}},
+		{"no sample", []byte{KindSamples}},
 		{"cut short", good[:len(good)-1]},
 		{"trailing byte", append(append([]byte{}, good...), 0)},
-		{"bad sample type", func() []byte { b := append([]byte{}, good...); b[len(b)-8-1-1-8-16+8] = 0; return b }()},
+		{"bad sample type", func() []byte { b := append([]byte{}, good...); b[len(b)-1-8-1] = 0; return b }()},
+		{"zero trace ID", func() []byte { b := append([]byte{}, traced...); b[len(b)-16] = 0; return b }()},
+		{"reference to an unknown target", append(append([]byte{}, good...), 2)},
 		{"watermark cut", AppendWatermark(nil, "r", 5)[:3]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +83,8 @@ func TestRecordMalformed(t *testing.T) {
 			var r Record
 			if err := d.Decode(tc.b, &r); !errors.Is(err, ErrRecord) {
 				t.Fatalf("got %v, want ErrRecord", err)
+			} else if len(r.Samples) > 0 {
+				t.Fatalf("%v, and %d samples", err, len(r.Samples))
 			} else {
 				t.Log(err)
 			}
@@ -71,11 +92,26 @@ func TestRecordMalformed(t *testing.T) {
 	}
 }
 
-// FuzzRecord: no input panics the decoder; a decoded sample record encodes
-// back to the same bytes.
+// reencode encodes r again.
+func reencode(r *Record) []byte {
+	if r.Kind == KindWatermark {
+		return AppendWatermark(nil, r.Router, r.Watermark)
+	}
+	var b Batch
+	for _, e := range r.Samples {
+		b.Add(e.Target, e.Input, &e.Sample)
+	}
+	return b.Bytes()
+}
+
+// FuzzRecord: no input panics the decoder; a decoded record encodes to
+// bytes that decode and encode to the same bytes again.
 func FuzzRecord(f *testing.F) {
-	s := sample.Sample{Type: sample.Timer, Value: 1.5, TimestampMs: -3}
-	f.Add(AppendSample(nil, testTarget(), 9, &s))
+	s := sample.Sample{Type: sample.Timer, Value: 1.5, TimestampMs: -3, TraceID: sample.TraceID{2}}
+	var b Batch
+	b.Add(testTarget(), 9, &s)
+	b.Add(testTarget(), 10, &s)
+	f.Add(append([]byte(nil), b.Bytes()...))
 	f.Add(AppendWatermark(nil, "x", 100))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d Decoder
@@ -83,24 +119,13 @@ func FuzzRecord(f *testing.F) {
 		if d.Decode(b, &r) != nil {
 			return
 		}
-		var again []byte
-		if r.Kind == KindSample {
-			again = AppendSample(nil, r.Target, r.Input, &r.Sample)
-		} else {
-			again = AppendWatermark(nil, r.Router, r.Watermark)
-		}
+		again := reencode(&r)
 		// Values may be NaN: compare encodings, not structs.
 		var r2 Record
 		if err := d.Decode(again, &r2); err != nil {
 			t.Fatalf("re-decode %x: %v", again, err)
 		}
-		var third []byte
-		if r2.Kind == KindSample {
-			third = AppendSample(nil, r2.Target, r2.Input, &r2.Sample)
-		} else {
-			third = AppendWatermark(nil, r2.Router, r2.Watermark)
-		}
-		if !bytes.Equal(third, again) {
+		if third := reencode(&r2); !bytes.Equal(third, again) {
 			t.Fatalf("re-encoded %x, want %x", third, again)
 		}
 	})

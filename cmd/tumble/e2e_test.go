@@ -208,13 +208,16 @@ func checkRouterMetrics(t *testing.T, body []byte, cfg Config, rs *rules.RuleSet
 		t.Fatal(err)
 	}
 	var out []router.Output
-	var sampleRecs, dead float64
+	var samplesOut, recordsOut, dead float64
 	for _, rec := range recs {
 		var err error
 		if out, err = core.Route(rec.Topic, rec.Value, sample.FormatAuto, nowMs, out[:0]); err != nil {
 			dead++
 		}
-		sampleRecs += float64(len(out))
+		for _, o := range out {
+			samplesOut += float64(o.Samples)
+		}
+		recordsOut += float64(len(out))
 	}
 	series := scrape(t, body)
 	raw, shards, dl := cfg.Kafka.RawTopics[0], cfg.Kafka.ShardTopic, cfg.Kafka.DeadLetterTopic
@@ -225,7 +228,7 @@ func checkRouterMetrics(t *testing.T, body []byte, cfg Config, rs *rules.RuleSet
 		}
 	}
 	for name, want := range map[string]float64{
-		fmt.Sprintf(`tumble_router_samples_out_total{topic=%q}`, shards): sampleRecs,
+		fmt.Sprintf(`tumble_router_samples_out_total{topic=%q}`, shards): samplesOut,
 		fmt.Sprintf(`tumble_router_records_out_total{topic=%q}`, dl):     dead,
 	} {
 		if got, ok := series[name]; !ok || got != want {
@@ -234,8 +237,8 @@ func checkRouterMetrics(t *testing.T, body []byte, cfg Config, rs *rules.RuleSet
 	}
 	// The shard topic has the watermarks too.
 	name := fmt.Sprintf(`tumble_router_records_out_total{topic=%q}`, shards)
-	if got := series[name]; got < sampleRecs+float64(cfg.Shards) {
-		t.Errorf("%s: got %v, want %v samples and a watermark a shard or more", name, got, sampleRecs)
+	if got := series[name]; got < recordsOut+float64(cfg.Shards) {
+		t.Errorf("%s: got %v, want %v samples records and a watermark a shard or more", name, got, recordsOut)
 	}
 	lags := 0
 	for name, v := range series {

@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer, s *server) *metrics {
 		samplesIn:     d("router_samples_in_total", "Samples decoded from the raw records the router routed (not from those it dead-lettered), by raw topic and the format the records decoded as.", "topic", "format"),
 		dropped:       d("router_samples_dropped_total", "Samples no rule kept."),
 		recordsOut:    d("router_records_out_total", "Records the router wrote in committed transactions, by topic: shard records and watermarks to the shard topic, dead letters to the dead-letter topic.", "topic"),
-		samplesOut:    d("router_samples_out_total", "Shard records carrying a sample (one per sample and output series) the router wrote in committed transactions, by topic.", "topic"),
+		samplesOut:    d("router_samples_out_total", "Samples (one per sample and output series) in the shard records the router wrote in committed transactions, by topic.", "topic"),
 		dead:          d("router_dead_letters_total", "Raw records sent to the dead-letter topic, by reason.", "reason"),
 		routerLag:     d("router_consumer_lag_records", "Records of a raw-topic partition the router owns not consumed yet: the high watermark of the last fetch less the next offset to consume.", "topic", "partition"),
 		batches:       d("router_transactions_total", "Router transactions committed."),

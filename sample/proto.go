@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -32,6 +33,7 @@ const (
 // decodeProtoRecord appends the samples of a protobuf Batch to dst.
 func decodeProtoRecord(b []byte, dst []Sample) ([]Sample, error) {
 	var scratch Labels // reused from sample to sample
+	var series seriesCache
 	start := len(dst)
 	for off := 0; off < len(b); {
 		num, typ, n := protowire.ConsumeTag(b[off:])
@@ -52,7 +54,7 @@ func decodeProtoRecord(b []byte, dst []Sample) ([]Sample, error) {
 		off += n
 		var s Sample
 		var err error
-		s, scratch, err = decodeProtoSample(v, scratch[:0])
+		s, scratch, err = decodeProtoSample(v, scratch[:0], &series)
 		if err != nil {
 			return dst, atIndex(err, len(dst)-start)
 		}
@@ -61,23 +63,119 @@ func decodeProtoRecord(b []byte, dst []Sample) ([]Sample, error) {
 	return dst, nil
 }
 
+// seriesCache holds the names and label sets of one record's samples by
+// the bytes of their name and label fields, when those come first in the
+// message (as AppendProto and most encoders write them): the samples of a
+// record often repeat a series, and then share its decoded name and labels
+// instead of decoding, checking and copying them again. It gives up on a
+// record whose series rarely repeat.
+type seriesCache struct {
+	m            map[string]cachedSeries
+	hits, misses int
+}
+
+type cachedSeries struct {
+	name   string
+	labels Labels
+}
+
+func (c *seriesCache) useful() bool { return c.misses < 64 || c.hits >= c.misses }
+
+// seriesPrefix returns the length of the leading run of name and label
+// fields of the Sample message b, 0 if there is none or it is malformed.
+func seriesPrefix(b []byte) int {
+	off := 0
+	for off < len(b) {
+		num, wt, n := protowire.ConsumeTag(b[off:])
+		if n < 0 || wt != protowire.BytesType || num != fieldSampleName && num != fieldSampleLabels {
+			break
+		}
+		_, m := protowire.ConsumeBytes(b[off+n:])
+		if m < 0 {
+			return 0
+		}
+		off += n + m
+	}
+	return off
+}
+
 // decodeProtoSample decodes the Sample message b, collecting its labels in
-// scratch, and returns the sample and scratch for reuse.
-func decodeProtoSample(b []byte, scratch Labels) (Sample, Labels, error) {
-	var (
-		s                  Sample
-		typ                int32
-		hasValue, hasTs    bool
-		traceFrom, traceTo int
-	)
+// scratch, and returns the sample and scratch for reuse. series holds the
+// record's series seen so far.
+func decodeProtoSample(b []byte, scratch Labels, series *seriesCache) (Sample, Labels, error) {
+	var s Sample
+	var f protoFields
+	prefix := 0
+	if series.useful() {
+		prefix = seriesPrefix(b)
+	}
+	if prefix > 0 {
+		if c, ok := series.m[string(b[:prefix])]; ok {
+			series.hits++
+			// Valid as a whole when it was decoded: the rest of the
+			// message holds no name or label, or the whole is decoded.
+			if err := f.decode(b, prefix, "", &s, nil); err == nil {
+				s.Name, s.Labels = c.name, c.labels
+				return s, scratch, f.check(b, &s)
+			} else if err != errSeriesField {
+				return s, scratch, err
+			}
+			s, f = Sample{}, protoFields{}
+		}
+		series.misses++
+	}
 	// One string holds every string of the sample: its name and labels are
 	// substrings of it. It keeps the whole message alive as long as any of
 	// them is, a few bytes more than the strings themselves.
 	str := string(b)
-	for off := 0; off < len(b); {
+	if err := f.decode(b, 0, str, &s, &scratch); err != nil {
+		return s, scratch, err
+	}
+	if s.Name == "" {
+		return s, scratch, newError(CodeBadField, "name", "missing or empty")
+	}
+	if !utf8.ValidString(s.Name) {
+		return s, scratch, newError(CodeBadField, "name", "not valid UTF-8")
+	}
+	if len(scratch) > 0 {
+		if err := checkProtoLabels(scratch); err != nil {
+			return s, scratch, err
+		}
+		s.Labels = slices.Clone(scratch)
+	}
+	if err := f.check(b, &s); err != nil {
+		return s, scratch, err
+	}
+	if prefix > 0 && f.seriesEnd == prefix { // no name or label after the others
+		if series.m == nil {
+			series.m = make(map[string]cachedSeries)
+		}
+		series.m[str[:prefix]] = cachedSeries{s.Name, s.Labels}
+	}
+	return s, scratch, nil
+}
+
+// protoFields is what decoding a Sample message's fields leaves to check.
+type protoFields struct {
+	seriesEnd          int // the end of the last name or label field
+	typ                int32
+	hasValue, hasTs    bool
+	traceFrom, traceTo int
+}
+
+// errSeriesField is decode's answer to a name or label field when it was
+// given no string to take them from.
+var errSeriesField = errors.New("a name or label field")
+
+// decode decodes the fields of the Sample message b from offset off into s
+// and f: name and labels as substrings of str, b as a string, the labels
+// appended to *scratch. With scratch nil, a name or label field is
+// errSeriesField.
+func (f *protoFields) decode(b []byte, off int, str string, s *Sample, scratch *Labels) error {
+	for off < len(b) {
 		num, wt, n := protowire.ConsumeTag(b[off:])
 		if n < 0 {
-			return s, scratch, malformed(n, "Sample")
+			return malformed(n, "Sample")
 		}
 		off += n
 		var want protowire.Type
@@ -96,10 +194,13 @@ func decodeProtoSample(b []byte, scratch Labels) (Sample, Labels, error) {
 		case fieldSampleTraceID:
 			want, field = protowire.BytesType, "trace_id"
 		default:
-			return s, scratch, unknownField(num, "Sample")
+			return unknownField(num, "Sample")
 		}
 		if wt != want {
-			return s, scratch, wrongWireType(field, wt, want)
+			return wrongWireType(field, wt, want)
+		}
+		if scratch == nil && (num == fieldSampleName || num == fieldSampleLabels) {
+			return errSeriesField
 		}
 		var x uint64
 		from, to := off, off
@@ -107,92 +208,88 @@ func decodeProtoSample(b []byte, scratch Labels) (Sample, Labels, error) {
 		case protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b[off:])
 			if n < 0 {
-				return s, scratch, malformed(n, "Sample")
+				return malformed(n, "Sample")
 			}
 			from, to = off+n-len(v), off+n
 			off += n
 		case protowire.VarintType:
 			x, n = protowire.ConsumeVarint(b[off:])
 			if n < 0 {
-				return s, scratch, malformed(n, "Sample")
+				return malformed(n, "Sample")
 			}
 			off += n
 		case protowire.Fixed64Type:
 			x, n = protowire.ConsumeFixed64(b[off:])
 			if n < 0 {
-				return s, scratch, malformed(n, "Sample")
+				return malformed(n, "Sample")
 			}
 			off += n
 		}
 		// A scalar field sent twice takes its last value, as in every
 		// protobuf decoder; labels are a repeated field.
+		if num == fieldSampleName || num == fieldSampleLabels {
+			f.seriesEnd = off
+		}
 		switch num {
 		case fieldSampleName:
 			s.Name = str[from:to]
 			// Every occurrence must be valid, the overridden ones too,
 			// as for the generated decoder.
 			if !utf8.ValidString(s.Name) {
-				return s, scratch, newError(CodeBadField, "name", "not valid UTF-8")
+				return newError(CodeBadField, "name", "not valid UTF-8")
 			}
 		case fieldSampleLabels:
 			l, err := decodeProtoLabel(b[from:to], str[from:to])
 			if err != nil {
-				return s, scratch, err
+				return err
 			}
-			scratch = append(scratch, l)
+			*scratch = append(*scratch, l)
 		case fieldSampleType:
-			typ = int32(x) // an enum is an int32: higher bits are dropped
+			f.typ = int32(x) // an enum is an int32: higher bits are dropped
 		case fieldSampleValue:
-			s.Value, hasValue = math.Float64frombits(x), true
+			s.Value, f.hasValue = math.Float64frombits(x), true
 		case fieldSampleTimestampMs:
-			s.TimestampMs, hasTs = int64(x), true
+			s.TimestampMs, f.hasTs = int64(x), true
 		case fieldSampleTraceID:
-			traceFrom, traceTo = from, to
+			f.traceFrom, f.traceTo = from, to
 		}
 	}
+	return nil
+}
 
-	if s.Name == "" {
-		return s, scratch, newError(CodeBadField, "name", "missing or empty")
-	}
-	if !utf8.ValidString(s.Name) {
-		return s, scratch, newError(CodeBadField, "name", "not valid UTF-8")
-	}
-	if len(scratch) > 0 {
-		if err := checkProtoLabels(scratch); err != nil {
-			return s, scratch, err
-		}
-		s.Labels = slices.Clone(scratch)
-	}
+// check checks the fields other than the name and labels, and sets the
+// sample's type and trace ID.
+func (f *protoFields) check(b []byte, s *Sample) error {
 	switch {
-	case typ == 0:
-		return s, scratch, newError(CodeBadField, "type", "missing")
-	case typ < int32(Counter) || typ > int32(Timer):
-		return s, scratch, newError(CodeBadField, "type", fmt.Sprintf("unknown sample type %d (want 1 to 4: counter, cumulative, gauge or timer)", typ))
+	case f.typ == 0:
+		return newError(CodeBadField, "type", "missing")
+	case f.typ < int32(Counter) || f.typ > int32(Timer):
+		return newError(CodeBadField, "type", fmt.Sprintf("unknown sample type %d (want 1 to 4: counter, cumulative, gauge or timer)", f.typ))
 	}
-	s.Type = Type(typ)
-	if !hasValue {
-		return s, scratch, newError(CodeBadField, "value", "missing")
+	s.Type = Type(f.typ)
+	if !f.hasValue {
+		return newError(CodeBadField, "value", "missing")
 	}
 	if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
-		return s, scratch, newError(CodeValueNotFinite, "value", fmt.Sprintf("%v is not a finite number", s.Value))
+		return newError(CodeValueNotFinite, "value", fmt.Sprintf("%v is not a finite number", s.Value))
 	}
-	if !hasTs {
-		return s, scratch, newError(CodeBadField, "timestamp_ms", "missing")
+	if !f.hasTs {
+		return newError(CodeBadField, "timestamp_ms", "missing")
 	}
 	if s.TimestampMs < 0 {
-		return s, scratch, beforeEpoch(s.TimestampMs)
+		return beforeEpoch(s.TimestampMs)
 	}
-	switch n := traceTo - traceFrom; n {
+	switch n := f.traceTo - f.traceFrom; n {
 	case 0:
 	case len(s.TraceID):
-		copy(s.TraceID[:], b[traceFrom:traceTo])
+		copy(s.TraceID[:], b[f.traceFrom:f.traceTo])
 		if s.TraceID.IsZero() {
-			return s, scratch, newError(CodeBadField, "trace_id", "all zeros, which marks an invalid trace")
+			return newError(CodeBadField, "trace_id", "all zeros, which marks an invalid trace")
 		}
 	default:
-		return s, scratch, newError(CodeBadField, "trace_id", fmt.Sprintf("%d bytes, want 16 or none", n))
+		return newError(CodeBadField, "trace_id", fmt.Sprintf("%d bytes, want 16 or none", n))
 	}
-	return s, scratch, nil
+	return nil
 }
 
 // decodeProtoLabel decodes the Label message b; str is b as a string.

@@ -2,7 +2,9 @@ package sample
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -332,6 +334,9 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte(`{"name":"\u00e9","labels":{"k":"\n\"v"},"type":"cumulative","value":-0,"timestamp_ms":0}`), uint8(FormatJSON))
 	f.Add(AppendProto(nil, wantAB), uint8(FormatAuto))
 	f.Add(AppendProto(nil, wantAB), uint8(FormatProto))
+	for _, tc := range sharedSeriesCases {
+		f.Add(tc.record, uint8(FormatProto))
+	}
 	f.Add(pbBatch(pbSample(nil), pbSample(func(s *samplepb.Sample) {
 		s.Labels = append(s.Labels, &samplepb.Label{Name: "b", Value: "é"}, &samplepb.Label{Name: "a"})
 		s.TraceId = []byte("0123456789abcdef")
@@ -351,6 +356,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		if fm == FormatProto {
 			compareGenerated(t, data, got[1:], err)
+			compareOneByOne(t, data, got[1:], err)
 		}
 		if err != nil {
 			var de *DecodeError
@@ -388,4 +394,108 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 		}
 	})
+}
+
+// compareOneByOne requires DecodeRecord's result for the protobuf record
+// data, got and err, to be what decoding each of its samples alone gives:
+// the samples of a record that share a series share its decoded name and
+// labels, and that must change nothing.
+func compareOneByOne(t *testing.T, data []byte, got []Sample, err error) {
+	t.Helper()
+	var want []Sample
+	var wantErr error
+	for off, i := 0, 0; off < len(data) && wantErr == nil; i++ {
+		num, typ, n := protowire.ConsumeTag(data[off:])
+		if n < 0 || num != fieldBatchSamples || typ != protowire.BytesType {
+			return // the record is malformed before the samples
+		}
+		v, m := protowire.ConsumeBytes(data[off+n:])
+		if m < 0 {
+			return
+		}
+		off += n + m
+		one := protowire.AppendBytes(protowire.AppendTag(nil, fieldBatchSamples, protowire.BytesType), v)
+		var ss []Sample
+		if ss, wantErr = DecodeRecord(one, FormatProto, nil); wantErr == nil {
+			want = append(want, ss...)
+		} else if de, ok := wantErr.(*DecodeError); ok {
+			de.Index = i
+		}
+	}
+	if wantErr == nil && len(want) == 0 {
+		return // no sample: the record is refused as a whole
+	}
+	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Fatalf("record %q: got error %v, one by one %v", data, err, wantErr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("record %q: got %+v, one by one %+v", data, got, want)
+	}
+}
+
+// sharedSeriesCases are protobuf records whose samples repeat a series.
+var sharedSeriesCases = func() []struct {
+	name   string
+	record []byte
+	code   string // "" for a valid record
+	shares bool   // its samples share their labels
+} {
+	field := func(b []byte, num protowire.Number, v []byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), v)
+	}
+	label := func(name, value string) []byte {
+		return field(field(nil, fieldLabelName, []byte(name)), fieldLabelValue, []byte(value))
+	}
+	scalars := func(b []byte, ts int64) []byte {
+		b = protowire.AppendVarint(protowire.AppendTag(b, fieldSampleType, protowire.VarintType), uint64(Gauge))
+		b = protowire.AppendFixed64(protowire.AppendTag(b, fieldSampleValue, protowire.Fixed64Type), math.Float64bits(1.5))
+		return protowire.AppendVarint(protowire.AppendTag(b, fieldSampleTimestampMs, protowire.VarintType), uint64(ts))
+	}
+	series := field(field(nil, fieldSampleName, []byte("m")), fieldSampleLabels, label("a", "1"))
+	withB := field(scalars(append([]byte(nil), series...), 1), fieldSampleLabels, label("b", "2"))
+	record := func(samples ...[]byte) []byte {
+		var b []byte
+		for _, s := range samples {
+			b = field(b, fieldBatchSamples, s)
+		}
+		return b
+	}
+	noValue := append(append([]byte(nil), series...), protowire.AppendVarint(protowire.AppendTag(nil, fieldSampleType, protowire.VarintType), uint64(Gauge))...)
+	return []struct {
+		name   string
+		record []byte
+		code   string
+		shares bool
+	}{
+		{"one series thrice", record(scalars(append([]byte(nil), series...), 1), scalars(append([]byte(nil), series...), 2), scalars(append([]byte(nil), series...), 3)), "", true},
+		{"a label after the scalars, then the same first fields without it", record(withB, scalars(append([]byte(nil), series...), 2), withB), "", false},
+		{"the series again, its value missing", record(scalars(append([]byte(nil), series...), 1), noValue), CodeBadField, false},
+		{"the series again, a label after the scalars duplicated", record(scalars(append([]byte(nil), series...), 1), field(scalars(append([]byte(nil), series...), 2), fieldSampleLabels, label("a", "1"))), CodeBadField, false},
+	}
+}()
+
+func TestSharedSeries(t *testing.T) {
+	for _, tc := range sharedSeriesCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DecodeRecord(tc.record, FormatProto, nil)
+			compareOneByOne(t, tc.record, got, err)
+			compareGenerated(t, tc.record, got, err)
+			var de *DecodeError
+			if tc.code != "" {
+				if !errors.As(err, &de) || de.Code() != tc.code || de.Index != 1 {
+					t.Fatalf("got %v, want %s at sample 1", err, tc.code)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Samples of one series share its labels.
+			for i := 1; tc.shares && i < len(got); i++ {
+				if &got[i].Labels[0] != &got[0].Labels[0] {
+					t.Errorf("sample %d repeats sample 0's series without sharing its labels", i)
+				}
+			}
+		})
+	}
 }

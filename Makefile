@@ -10,7 +10,7 @@ FUZZRUNS_SHARD ?= 300000x
 BENCHTIME ?= 1s
 RUN_TICKS ?= 120
 
-.PHONY: all build run replay-demo test vet fmt-check unit fuzz bench clean kafka promtool
+.PHONY: all build run replay-demo test vet fmt-check unit fuzz bench clean kafka promtool etcd
 
 all: build
 
@@ -46,9 +46,9 @@ vet:
 	$(GO) vet $$($(GO) list ./... | grep -v '/storage$$')
 	$(GO) vet -stdmethods=false ./storage
 
-# The integration tests run a real Kafka broker and promtool: `unit` fetches
-# them first, once (see kafka and promtool below).
-unit: kafka promtool
+# The integration tests run a real Kafka broker, promtool and etcd: `unit`
+# fetches them first, once (see kafka, promtool and etcd below).
+unit: kafka promtool etcd
 	$(GO) test -race -count=1 ./...
 
 # Every decoder is fuzzed for FUZZTIME each, on top of the seed corpora that
@@ -95,6 +95,22 @@ $(PROMTOOL):
 		$(APT_GET) update && $(APT_GET) download prometheus; }; }
 	dpkg-deb -x .cache/debs/prometheus_*.deb .cache/prometheus.tmp
 	mv .cache/prometheus.tmp .cache/prometheus
+	@touch $@
+
+# etcd, from Debian's etcd-server package, unpacked the same way into
+# .cache/etcd (internal/etcdtest finds it there). Its package waits in a
+# directory of its own, which promtool's recipe does not clear: both can be
+# fetched at once (make -j).
+ETCD := .cache/etcd/usr/bin/etcd
+etcd: $(ETCD)
+$(ETCD):
+	rm -rf .cache/etcd-deb .cache/etcd .cache/etcd.tmp
+	mkdir -p .cache/etcd-deb
+	cd .cache/etcd-deb && { $(APT_GET) download etcd-server 2>/dev/null || \
+		{ [ "$$(id -u)" -eq 0 ] || { echo "apt-get cannot find etcd-server: run apt-get update as root"; exit 1; }; \
+		$(APT_GET) update && $(APT_GET) download etcd-server; }; }
+	dpkg-deb -x .cache/etcd-deb/etcd-server_*.deb .cache/etcd.tmp
+	mv .cache/etcd.tmp .cache/etcd
 	@touch $@
 
 bench:

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tumblemetrics/tumble/internal/childproc"
 )
 
 // Broker is a running single-node Kafka cluster, owned by the test that
@@ -131,5 +133,5 @@ func (b *Broker) stop() {
 
 // logTail is the end of the broker's log, headed by the file's path.
 func (b *Broker) logTail() string {
-	return fmt.Sprintf("--- last lines of %s ---\n%s", b.logPath, tailFile(b.logPath, tailLines))
+	return fmt.Sprintf("--- last lines of %s ---\n%s", b.logPath, childproc.TailFile(b.logPath, tailLines))
 }

@@ -248,21 +248,3 @@ func TestClusterID(t *testing.T) {
 		}
 	}
 }
-
-func TestLastLines(t *testing.T) {
-	tests := []struct {
-		in   string
-		n    int
-		want string
-	}{
-		{"", 3, ""},
-		{"a\nb\nc\n", 2, "b\nc"},
-		{"a\nb\nc", 2, "b\nc"},
-		{"a\nb\n", 5, "a\nb"},
-	}
-	for _, tt := range tests {
-		if got := lastLines([]byte(tt.in), tt.n); got != tt.want {
-			t.Errorf("lastLines(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
-		}
-	}
-}

@@ -1,14 +1,11 @@
 package kafkatest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tumblemetrics/tumble/internal/childproc"
 	"github.com/tumblemetrics/tumble/internal/modroot"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -137,7 +135,7 @@ func launch(ctx context.Context, c config, dir string) (*Broker, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create broker directory: %w", err)
 	}
-	ports, err := freePorts(2)
+	ports, err := childproc.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +170,7 @@ func launch(ctx context.Context, c config, dir string) (*Broker, error) {
 	b.cmd.Dir = dir
 	b.cmd.Stdout = logFile
 	b.cmd.Stderr = logFile
-	b.cmd.SysProcAttr = childAttr()
+	b.cmd.SysProcAttr = childproc.Attr()
 	if err := b.cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start broker JVM: %w", err)
@@ -185,10 +183,10 @@ func launch(ctx context.Context, c config, dir string) (*Broker, error) {
 
 	if err := b.waitReady(ctx, c.startTimeout); err != nil {
 		b.stop()
-		if strings.Contains(tailFile(b.logPath, 200), "Address already in use") {
+		if strings.Contains(childproc.TailFile(b.logPath, 200), "Address already in use") {
 			err = fmt.Errorf("%v: %w", err, errPortTaken)
 		}
-		return nil, &startError{output: b.logPath, tail: tailFile(b.logPath, tailLines), err: err}
+		return nil, &startError{output: b.logPath, tail: childproc.TailFile(b.logPath, tailLines), err: err}
 	}
 	b.formatTime, b.startTime = formatted.Sub(began), time.Since(formatted)
 	return b, nil
@@ -202,10 +200,10 @@ func format(ctx context.Context, java, classpath, props, clusterID string) error
 	args := append(slices.Clone(jvmArgs), "-cp", classpath,
 		"kafka.tools.StorageTool", "format", "--config", props, "--cluster-id", clusterID)
 	cmd := exec.CommandContext(ctx, java, args...)
-	cmd.SysProcAttr = childAttr()
+	cmd.SysProcAttr = childproc.Attr()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return &startError{output: "the storage tool's output", tail: lastLines(out, tailLines),
+		return &startError{output: "the storage tool's output", tail: childproc.LastLines(out, tailLines),
 			err: fmt.Errorf("format broker storage: %w", err)}
 	}
 	return nil
@@ -283,21 +281,6 @@ func escapeValue(v string) string {
 	return strings.ReplaceAll(v, `\`, `\\`)
 }
 
-// freePorts returns n distinct ports that were free on 127.0.0.1 a moment
-// ago.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // clusterID is a random Kafka UUID in its text form: 16 bytes, URL-safe
 // base64 without padding, never starting with '-' (which the storage tool
 // would read as an option).
@@ -311,39 +294,4 @@ func clusterID() (string, error) {
 			return id, nil
 		}
 	}
-}
-
-// tailFile returns the last n lines of the file at path, reading at most its
-// last 64 KiB.
-func tailFile(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(read %s: %v)", path, err)
-	}
-	defer f.Close()
-	const window = 64 << 10
-	if st, err := f.Stat(); err == nil && st.Size() > window {
-		if _, err := f.Seek(st.Size()-window, io.SeekStart); err != nil {
-			return fmt.Sprintf("(read %s: %v)", path, err)
-		}
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return fmt.Sprintf("(read %s: %v)", path, err)
-	}
-	return lastLines(data, n)
-}
-
-// lastLines returns the last n lines of data.
-func lastLines(data []byte, n int) string {
-	data = bytes.TrimRight(data, "\n")
-	i := len(data)
-	for range n {
-		j := bytes.LastIndexByte(data[:i], '\n')
-		if j < 0 {
-			return string(data)
-		}
-		i = j
-	}
-	return string(data[i+1:])
 }

@@ -84,10 +84,9 @@ type Replica struct {
 	pending map[int64]int64
 	next    int64 // the offset after the last record applied
 
-	seq     uint64      // the checkpoint the stored position names
-	durable uint64      // the checkpoint named by the last position stored
-	cp      *checkpoint // taken, waiting for the windows open at its offset
-	lastCP  int64       // the watermark when the last checkpoint was taken
+	seq    uint64      // the checkpoint the stored position names
+	cp     *checkpoint // taken, waiting for the windows open at its offset
+	lastCP int64       // the watermark when the last checkpoint was taken
 
 	names map[seriesKey]labels.Labels
 	buf   []storage.Point
@@ -196,7 +195,7 @@ func New(opts Options) (*Replica, error) {
 	if err := removeCheckpoints(opts.Dir, pos.Checkpoint); err != nil {
 		return nil, fmt.Errorf("replica of shard %d: %w", opts.Shard, err)
 	}
-	r.seq, r.durable, r.stats.Checkpoint = pos.Checkpoint, pos.Checkpoint, pos.Checkpoint
+	r.seq, r.stats.Checkpoint = pos.Checkpoint, pos.Checkpoint
 	r.lastCP = agg.Watermark()
 	r.cp = r.takeCheckpoint()
 	r.stats.Watermark, r.stats.Offset = agg.Emitted(), r.next
@@ -387,10 +386,10 @@ func (r *Replica) store(points []aggregator.Point) error {
 	}
 	r.stats.Points += uint64(st.Appended + st.Duplicates + st.Overwritten)
 	r.stats.Flushes++
-	if r.durable != r.seq {
+	if r.stats.Checkpoint != r.seq {
 		// The new checkpoint is the one to restart from: the older
 		// ones go.
-		r.durable, r.stats.Checkpoint = r.seq, r.seq
+		r.stats.Checkpoint = r.seq
 		if err := removeCheckpoints(r.opts.Dir, r.seq); err != nil {
 			r.opts.Logger.Warn("remove old checkpoints", "shard", r.opts.Shard, "err", err)
 		}

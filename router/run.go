@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -26,11 +27,11 @@ type Config struct {
 	// the same across restarts of this one (a restarted router fences its
 	// previous incarnation by it).
 	ID string
-	// WatermarkEvery is how often the router writes its watermark into
-	// every shard partition; 0 means 1s.
-	WatermarkEvery time.Duration
-	Now            func() time.Time // nil means time.Now
-	Logger         *slog.Logger
+	// IdleWake is how long a poll waits for records before the router
+	// wakes to publish its counters; 0 means 1s.
+	IdleWake time.Duration
+	Now      func() time.Time // nil means time.Now
+	Logger   *slog.Logger
 	// OnBatch, if set, is called after each committed transaction with the
 	// number of raw records it consumed (for metrics and tests).
 	OnBatch func(records int)
@@ -52,8 +53,8 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 	if cfg.ID == "" || cfg.Group == "" || cfg.ShardTopic == "" || cfg.DeadLetterTopic == "" || len(cfg.RawTopics) == 0 {
 		return errors.New("router: ID, Group, ShardTopic, DeadLetterTopic and RawTopics are required")
 	}
-	if cfg.WatermarkEvery == 0 {
-		cfg.WatermarkEvery = time.Second
+	if cfg.IdleWake == 0 {
+		cfg.IdleWake = time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -104,12 +105,11 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 	}
 
 	var out []Output
-	lastWM := int64(0)
-	var lastWMAt time.Time
+	lastWM := r.wm // the watermark written last: none yet
 	for {
-		// Wake up at least every WatermarkEvery, to write the watermark
-		// of what came last when nothing more comes.
-		pctx, pcancel := context.WithTimeout(ctx, cfg.WatermarkEvery)
+		// Wake up at least every IdleWake, to publish the lag when
+		// nothing comes.
+		pctx, pcancel := context.WithTimeout(ctx, cfg.IdleWake)
 		fs := sess.PollFetches(pctx)
 		pcancel()
 		if ctx.Err() != nil {
@@ -122,8 +122,7 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		}
 		hw.fetched(fs)
 		now := cfg.Now()
-		wmDue := now.Sub(lastWMAt) >= cfg.WatermarkEvery && r.wm != lastWM
-		if fs.NumRecords() == 0 && !wmDue {
+		if fs.NumRecords() == 0 && r.wm == lastWM {
 			publish() // a revocation, or a high watermark, may have come
 			continue
 		}
@@ -162,13 +161,17 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 			}
 			sampleRecs += len(out)
 		})
-		if wmDue || now.Sub(lastWMAt) >= cfg.WatermarkEvery && r.wm != lastWM {
+		// The watermark goes in the transaction of the samples that
+		// moved it: a router that dies after the commit has no later
+		// chance to write it (its successor does not read those
+		// samples again), and the shards would wait for it for ever.
+		if r.wm != lastWM {
 			v := shard.AppendWatermark(nil, cfg.ID, r.wm)
 			for p := range r.shards {
 				sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: int32(p), Value: v}, promise)
 			}
 			wmRecs += r.shards
-			lastWM, lastWMAt = r.wm, now
+			lastWM = r.wm
 		}
 		if err := sess.Client().Flush(ctx); err != nil {
 			prodErr = errors.Join(prodErr, err)
@@ -187,7 +190,7 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 			// records are read again by whoever owns them now. The
 			// watermark is recomputed as they come again.
 			cfg.Logger.Warn("router transaction aborted", "records", n)
-			lastWM = 0
+			lastWM = math.MinInt64
 			publish()
 			continue
 		}

@@ -57,7 +57,7 @@ func startRouter(t *testing.T, c *kfake.Cluster, r *Router, id string, raw []str
 	done := make(chan error, 1)
 	go func() {
 		done <- r.Run(ctx, Config{RawTopics: raw, Group: "routers", ShardTopic: testShardTopic, DeadLetterTopic: testDeadTopic,
-			ID: id, WatermarkEvery: every, OnBatch: onBatch}, append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
+			ID: id, IdleWake: every, OnBatch: onBatch}, append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
 	}()
 	stopped := false
 	stop = func() {
@@ -405,5 +405,68 @@ func TestRunKfakeRevoked(t *testing.T) {
 	}
 	if a.Published().Records+b.Published().Records < 2*parts {
 		t.Errorf("records read: a %d, b %d, want %d or more in all", a.Published().Records, b.Published().Records, 2*parts)
+	}
+}
+
+// TestRunWatermarkWithSamples routes two batches in two transactions, the
+// second before a watermark would be due by time, and stops the router: the
+// shard partitions must already hold a watermark covering the second batch,
+// since a successor does not read those samples again and could never write
+// it.
+func TestRunWatermarkWithSamples(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	c := testCluster(t, map[string]int32{"raw": 1})
+	ts := time.Now().UnixMilli()
+	r := testRouter(t, testShards)
+	batches := make(chan int, 2)
+	stop := startRouter(t, c, r, "a", []string{"raw"}, time.Hour, func(records int) {
+		if records > 0 {
+			batches <- records
+		}
+	})
+	for i, at := range []int64{ts, ts + 60_000} {
+		produce(t, c, []produced{{rec: raw("raw", 0, jsonLines(gauges("mem_bytes", 3, at)), "")}})
+		select {
+		case <-batches:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("batch %d not routed", i)
+		}
+	}
+	stop()
+
+	cl := testClient(t, c, kgo.ConsumeTopics(testShardTopic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(testClient(t, c)).ListEndOffsets(ctx, testShardTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { left[o.Partition] = o.Offset })
+	highest := map[int32]int64{}
+	var dec shard.Decoder
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("shard partitions %v short of their end", left)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			if rec.Offset+2 >= left[rec.Partition] { // the last is a commit marker
+				delete(left, rec.Partition)
+			}
+			var sr shard.Record
+			if err := dec.Decode(rec.Value, &sr); err != nil {
+				t.Fatalf("shard record at offset %d: %v", rec.Offset, err)
+			}
+			if sr.Kind == shard.KindWatermark {
+				highest[rec.Partition] = max(highest[rec.Partition], sr.Watermark)
+			}
+		})
+	}
+	for p := range int32(testShards) {
+		if highest[p] != ts+60_000 {
+			t.Errorf("shard %d: highest watermark %d, want %d (the second batch's)", p, highest[p], ts+60_000)
+		}
 	}
 }

@@ -339,8 +339,6 @@ func benchPipeline(b *testing.B, w *benchWorkload, brokers []string, m *benchMet
 		errc <- s.router.Run(ctx, router.Config{
 			RawTopics: cfg.Kafka.RawTopics, Group: cfg.Kafka.RouterGroup, ShardTopic: cfg.Kafka.ShardTopic,
 			DeadLetterTopic: cfg.Kafka.DeadLetterTopic, ID: cfg.RouterID, OnBatch: s.metrics.routerBatch,
-			// The last watermark follows the last sample within 100ms.
-			WatermarkEvery: 100 * time.Millisecond,
 		}, kopts...)
 	})
 	primed := func() bool {

@@ -211,6 +211,12 @@ func (a *Aggregator) CloseTime(t *Target, ts int64) int64 {
 }
 
 // closed reports whether the window of p starting at start has closed.
+// WindowClose returns the watermark at which the window of policy p ending
+// at endMs closes: its end plus the policy's allowed lateness.
+func (a *Aggregator) WindowClose(p Policy, endMs int64) int64 {
+	return endMs + a.opts.lateness(p)
+}
+
 func (a *Aggregator) closed(p Policy, start int64) bool {
 	return start+p.ResolutionMs()+a.opts.lateness(p) <= a.wm
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tumblemetrics/tumble/shard"
 	"github.com/tumblemetrics/tumble/storage"
 	"github.com/tumblemetrics/tumble/storage/chunkenc"
+	"github.com/tumblemetrics/tumble/windowlog"
 )
 
 // Options configures a Replica.
@@ -42,6 +43,12 @@ type Options struct {
 	// OnFlush, if set, is told how long each write of closed windows to
 	// the storage took and how many points it carried.
 	OnFlush func(d time.Duration, points int)
+	// OnWindows, if set, is given, after the windows closed by a
+	// watermark are stored, the replica's emitted watermark and the
+	// records of those windows for the window log (see package
+	// windowlog). It is called by the replica's goroutine and must not
+	// keep ws.
+	OnWindows func(emitted int64, ws []windowlog.Window)
 }
 
 // Stats counts what a replica did.
@@ -90,8 +97,12 @@ type Replica struct {
 
 	names map[seriesKey]labels.Labels
 	buf   []storage.Point
-	stats Stats
-	snap  atomic.Pointer[Stats] // published by Run for other goroutines
+
+	summary  *windowlog.Summary // the windows stored since the last report
+	wins     []windowlog.Window
+	reported int64 // the emitted watermark last given to OnWindows
+	stats    Stats
+	snap     atomic.Pointer[Stats] // published by Run for other goroutines
 }
 
 type seriesKey struct {
@@ -176,7 +187,8 @@ func New(opts Options) (*Replica, error) {
 	r := &Replica{
 		opts: opts, agg: agg,
 		routers: map[string]int64{}, pending: map[int64]int64{},
-		names: map[seriesKey]labels.Labels{},
+		names:   map[seriesKey]labels.Labels{},
+		summary: windowlog.NewSummary(opts.Shard),
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("replica of shard %d: %w", opts.Shard, err)
@@ -199,6 +211,7 @@ func New(opts Options) (*Replica, error) {
 	r.lastCP = agg.Watermark()
 	r.cp = r.takeCheckpoint()
 	r.stats.Watermark, r.stats.Offset = agg.Emitted(), r.next
+	r.reported = agg.Emitted()
 	r.flush = flush.New(agg, r.store)
 	return r, nil
 }
@@ -310,6 +323,11 @@ func (r *Replica) advance() error {
 		}
 		r.stats.Watermark = r.agg.Emitted()
 	}
+	if r.opts.OnWindows != nil && (r.summary.Len() > 0 || r.agg.Emitted() != r.reported) {
+		r.wins = r.summary.Windows(r.wins[:0])
+		r.reported = r.agg.Emitted()
+		r.opts.OnWindows(r.reported, r.wins)
+	}
 	if r.cp != nil && r.oldestOpen() >= r.cp.offset {
 		// Every window open when the checkpoint was taken is stored:
 		// the output state now goes with it.
@@ -386,6 +404,19 @@ func (r *Replica) store(points []aggregator.Point) error {
 	}
 	r.stats.Points += uint64(st.Appended + st.Duplicates + st.Overwritten)
 	r.stats.Flushes++
+	// The windows are stored: their records go to the window log.
+	if r.opts.OnWindows != nil {
+		for i := range points {
+			p, sp := &points[i], &r.buf[i]
+			var trace [16]byte
+			var ev float64
+			if sp.Exemplar != nil {
+				trace, ev = sp.Exemplar.TraceID, sp.Exemplar.Value
+			}
+			r.summary.Add(p.Policy.String(), p.StartMs, p.EndMs, r.agg.WindowClose(p.Policy, p.EndMs),
+				windowlog.PointHash(sp.Labels, sp.V, trace, ev))
+		}
+	}
 	if r.stats.Checkpoint != r.seq {
 		// The new checkpoint is the one to restart from: the older
 		// ones go.

@@ -1,6 +1,7 @@
 // Command tumblectl is tumble's operator tool: it replays samples through the
-// aggregation offline, checks and tests rule files, generates workloads, and
-// inspects, verifies and dumps a storage directory.
+// aggregation offline, checks and tests rule files, generates workloads,
+// inspects, verifies and dumps a storage directory, and shows and changes
+// which nodes hold which shards.
 //
 //	tumblectl replay --rules RULES.yaml --input SAMPLES.jsonl --output POINTS.jsonl
 //	tumblectl rules check RULES.yaml
@@ -10,6 +11,11 @@
 //	tumblectl tsdb inspect DIR [--json]
 //	tumblectl tsdb verify DIR
 //	tumblectl tsdb dump DIR --match 'http_latency_seconds{route="/pay"}' --from 2025-11-22T08:00:00Z
+//	tumblectl placement init --etcd 10.0.0.9:2379 --shards 16 --replicas 2 --nodes node-a,node-b,node-c
+//	tumblectl placement show
+//	tumblectl placement add-node node-d
+//	tumblectl placement remove-node node-a
+//	tumblectl placement mark-available 3 node-d
 //
 // loadgen writes a generated fleet's samples as JSON lines; with --brokers
 // it produces them to a Kafka topic in real time instead, as protobuf batches
@@ -30,10 +36,27 @@
 // offset; run it on a stopped server's directory or on a copy, since the end
 // of a WAL being written may read as a torn write.
 //
+// The placement commands work on the cluster's placement in etcd (--etcd,
+// 127.0.0.1:2379 by default; the keys under --prefix, /tumble by default).
+// placement init creates it for a new cluster, its replicas dealt round
+// robin over the nodes; it refuses to replace an existing one. placement
+// show prints each shard's replicas with their states (initializing,
+// available, leaving) and how many run on a live (registered) node, then
+// each node with its replicas and addresses, then warnings: a shard that
+// no live replica may lead, a registered node that the placement lacks;
+// --json writes the placement and the registrations instead. placement
+// add-node and remove-node change the members and hand replicas over,
+// keeping the nodes' loads within one of each other, and print each
+// shard that changed: a new replica starts initializing, and the one it
+// replaces leaves once it has caught up. Nodes mark their own replicas
+// available; placement mark-available does it by hand. Every change is a
+// compare-and-swap, safe while nodes change the placement too.
+//
 // Exit status: 0 on success, 1 when input lines were skipped (each is
 // reported on stderr with its line number) or, for tsdb verify, when
 // corruption was found, 2 when the command could not run (bad flags, an
-// invalid rule file, an unreadable input or directory).
+// invalid rule file, an unreadable input or directory, etcd out of reach,
+// a placement change refused).
 package main
 
 import (
@@ -63,6 +86,12 @@ const usage = `usage:
   tumblectl tsdb inspect DIR [--json]
   tumblectl tsdb verify DIR
   tumblectl tsdb dump DIR --match SELECTOR [--from T] [--to T] [--output POINTS.jsonl|-]
+  tumblectl placement init --shards N [--replicas R] --nodes ID,... [ETCD FLAGS]
+  tumblectl placement show [--json] [ETCD FLAGS]
+  tumblectl placement add-node ID [ETCD FLAGS]
+  tumblectl placement remove-node ID [ETCD FLAGS]
+  tumblectl placement mark-available SHARD ID [ETCD FLAGS]
+    ETCD FLAGS: [--etcd HOST:PORT[,...]] [--prefix /tumble] [--dial-timeout D] [--timeout D]
 Run a command with -h for its flags.
 `
 
@@ -93,6 +122,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		status, err = tsdbVerifyCmd(rest[1:], stdout, stderr)
 	case cmd == "tsdb" && len(rest) > 0 && rest[0] == "dump":
 		status, err = tsdbDumpCmd(rest[1:], stdout, stderr)
+	case cmd == "placement" && len(rest) > 0 && rest[0] == "init":
+		status, err = placementInitCmd(rest[1:], stdout, stderr)
+	case cmd == "placement" && len(rest) > 0 && rest[0] == "show":
+		status, err = placementShowCmd(rest[1:], stdout, stderr)
+	case cmd == "placement" && len(rest) > 0 && rest[0] == "add-node":
+		status, err = placementAddNodeCmd(rest[1:], stdout, stderr)
+	case cmd == "placement" && len(rest) > 0 && rest[0] == "remove-node":
+		status, err = placementRemoveNodeCmd(rest[1:], stdout, stderr)
+	case cmd == "placement" && len(rest) > 0 && rest[0] == "mark-available":
+		status, err = placementMarkAvailableCmd(rest[1:], stdout, stderr)
 	case cmd == "-h" || cmd == "--help" || cmd == "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

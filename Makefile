@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRecord$$' -fuzztime $(FUZZRUNS_SHARD) ./shard
 	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./aggregator
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckpoint$$' -fuzztime $(FUZZTIME) ./replica
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./windowlog
 
 # Kafka's own jars, for the broker that internal/kafkatest runs: Maven
 # resolves testdata/kafka/pom.xml into .cache/kafka/libs, with its local
@@ -119,19 +120,30 @@ bench:
 clean:
 	rm -rf $(BIN) .cache
 
-# sample/samplepb/sample.pb.go from sample.proto, with protoc (Maven's
-# com.google.protobuf:protoc, fetched once into .cache/protoc) and
-# protoc-gen-go (built at go.mod's google.golang.org/protobuf into
-# .cache/bin). `make test` does not regenerate: a unit test checks that the
-# generated code declares what the .proto does.
+# The generated Go code of the .proto files, checked in: sample/samplepb
+# (messages) and fanout/fanoutpb (messages and a gRPC service). protoc is
+# Maven's com.google.protobuf:protoc, fetched once into .cache/protoc;
+# protoc-gen-go is built at go.mod's google.golang.org/protobuf into
+# .cache/bin, and protoc-gen-go-grpc is installed there at
+# PROTOC_GEN_GO_GRPC_VERSION, a release whose generated code needs no newer
+# google.golang.org/grpc than go.mod's (go install pkg@version leaves go.mod
+# alone). `make test` does not regenerate: unit tests check that the
+# generated code declares what each .proto does.
 PROTOC_VERSION  ?= 4.36.2
 PROTOC_PLATFORM ?= linux-x86_64
 PROTOC          := .cache/protoc/protoc-$(PROTOC_VERSION)-$(PROTOC_PLATFORM).exe
 PROTOC_GEN_GO   := .cache/bin/protoc-gen-go
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
+PROTOC_GEN_GO_GRPC := .cache/bin/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
+PROTO_MESSAGES  := sample/samplepb/sample.proto
+PROTO_SERVICES  := fanout/fanoutpb/query.proto
 .PHONY: proto
-proto: $(PROTOC) $(PROTOC_GEN_GO)
+proto: $(PROTOC) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
 	$(PROTOC) --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=paths=source_relative \
-		sample/samplepb/sample.proto
+		$(PROTO_MESSAGES)
+	$(PROTOC) --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=paths=source_relative \
+		--plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) --go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		$(PROTO_SERVICES)
 $(PROTOC):
 	mvn -q -B -Dmaven.repo.local=$(CURDIR)/.cache/m2 dependency:copy \
 		-Dartifact=com.google.protobuf:protoc:$(PROTOC_VERSION):exe:$(PROTOC_PLATFORM) \
@@ -139,3 +151,6 @@ $(PROTOC):
 	chmod +x $@
 $(PROTOC_GEN_GO): go.mod
 	$(GO) build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
+$(PROTOC_GEN_GO_GRPC):
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	mv .cache/bin/protoc-gen-go-grpc $@

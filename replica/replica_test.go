@@ -20,6 +20,7 @@ import (
 	"github.com/tumblemetrics/tumble/sample"
 	"github.com/tumblemetrics/tumble/shard"
 	"github.com/tumblemetrics/tumble/storage"
+	"github.com/tumblemetrics/tumble/windowlog"
 )
 
 // workload returns the shard records that a router would write for a
@@ -85,13 +86,17 @@ func dump(t *testing.T, db *storage.DB) map[pointKey]float64 {
 	return out
 }
 
-func open(t *testing.T, dir string) (*storage.DB, *Replica) {
+func open(t *testing.T, dir string, onWindows ...func(int64, []windowlog.Window)) (*storage.DB, *Replica) {
 	t.Helper()
 	db, err := storage.Open(filepath.Join(dir, "tsdb"), storage.Options{NoSync: true, NoBackground: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(Options{Shard: 0, DB: db, Dir: filepath.Join(dir, "checkpoints"), CheckpointInterval: 5 * time.Second})
+	opts := Options{Shard: 0, DB: db, Dir: filepath.Join(dir, "checkpoints"), CheckpointInterval: 5 * time.Second}
+	if len(onWindows) > 0 {
+		opts.OnWindows = onWindows[0]
+	}
+	r, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,4 +267,79 @@ func FuzzCheckpoint(f *testing.F) {
 			t.Fatalf("read %+v, re-read %+v (%v)", c, again, err)
 		}
 	})
+}
+
+// TestWindowRecords: the records of the windows a replica stores (what a
+// leader emits to the window log) count every stored point, come in close
+// order with the emitted watermark, and are the same, window for window,
+// from a replica restarted many times as from one that never stopped.
+func TestWindowRecords(t *testing.T) {
+	recs := workload(t, false)
+	type key struct {
+		policy string
+		end    int64
+	}
+	collect := func(into map[key]windowlog.Window, emitted *int64) func(int64, []windowlog.Window) {
+		return func(e int64, ws []windowlog.Window) {
+			if e < *emitted {
+				t.Fatalf("emitted watermark went back from %d to %d", *emitted, e)
+			}
+			*emitted = e
+			for i, w := range ws {
+				if w.CloseMs > e || i > 0 && w.CloseMs < ws[i-1].CloseMs {
+					t.Fatalf("window %+v out of order or after the emitted watermark %d", w, e)
+				}
+				into[key{w.Policy, w.EndMs}] = w
+			}
+		}
+	}
+	want := map[key]windowlog.Window{}
+	var emitted int64 = math.MinInt64
+	db, r := open(t, t.TempDir(), collect(want, &emitted))
+	for off, b := range recs {
+		if err := r.Apply(int64(off), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	points := 0
+	for _, w := range want {
+		points += w.Points
+	}
+	if st := r.Stats(); uint64(points) != st.Points || len(want) == 0 {
+		t.Fatalf("%d windows of %d points; the replica stored %d points", len(want), points, st.Points)
+	}
+
+	got := map[key]windowlog.Window{}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(5, 6))
+	restarts := 0
+	crashedAt := int64(0) // crash again only past the last crash
+	emitted = math.MinInt64
+	db, r = open(t, dir, collect(got, &emitted))
+	for off := r.Resume(); off < int64(len(recs)); off++ {
+		if err := r.Apply(off, recs[off]); err != nil {
+			t.Fatal(err)
+		}
+		if off > crashedAt && rng.IntN(len(recs)/20) == 0 {
+			crashedAt = off
+			db.Close()
+			emitted = math.MinInt64
+			db, r = open(t, dir, collect(got, &emitted))
+			off = r.Resume() - 1
+			restarts++
+		}
+	}
+	db.Close()
+	if restarts < 5 {
+		t.Fatalf("only %d restarts", restarts)
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok || g != w {
+			t.Errorf("window %v: after %d restarts %+v (present %v), want %+v", k, restarts, g, ok, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d windows after restarts, %d without", len(got), len(want))
+	}
 }

@@ -197,11 +197,21 @@ func (s *Shard) waitCanLead(ctx context.Context, sess *Session) bool {
 func (s *Shard) followMark(ctx context.Context) {
 	key := MarkKey(s.opts.Prefix, s.opts.Shard)
 	for ctx.Err() == nil {
-		m, err := ReadMark(ctx, s.opts.Client, s.opts.Prefix, s.opts.Shard)
-		if err == nil {
-			s.seeMark(m.Watermark)
+		resp, err := s.opts.Client.Get(ctx, key)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(s.opts.Poll):
+			}
+			continue
 		}
-		wch := s.opts.Client.Watch(clientv3.WithRequireLeader(ctx), key)
+		if len(resp.Kvs) > 0 {
+			if m, err := parseMark(s.opts.Shard, resp.Kvs[0].Value); err == nil {
+				s.seeMark(m.Watermark)
+			}
+		}
+		// Watch from just after the read: no write in between is missed.
+		wch := s.opts.Client.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithRev(resp.Header.Revision+1))
 		for resp := range wch {
 			for _, ev := range resp.Events {
 				if m, err := parseMark(s.opts.Shard, ev.Kv.Value); err == nil {

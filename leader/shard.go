@@ -161,7 +161,6 @@ func (s *Shard) Run(ctx context.Context, session func(context.Context) (*Session
 			rcancel()
 		}
 		cancel()
-		s.setStatus(false, 0, "stepped down")
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -245,20 +244,24 @@ func (s *Shard) lead(ctx context.Context, sess *Session, el *concurrency.Electio
 	term, key, lease := el.Rev(), el.Key(), sess.Lease()
 	log := s.opts.Logger.With("shard", s.opts.Shard, "term", term)
 	// Taking over ends when the lease may end, as every write does.
-	octx, cancel := context.WithDeadline(ctx, lease.Until())
-	defer cancel()
-	if err := s.opts.Emitter.Fence(octx); err != nil {
+	var (
+		logLast int64
+		mark    Mark
+	)
+	err := untilLeaseEnds(ctx, lease, func(ctx context.Context) error {
+		if err := s.opts.Emitter.Fence(ctx); err != nil {
+			return err
+		}
+		var err error
+		if logLast, err = s.opts.Emitter.Last(ctx); err != nil {
+			return err
+		}
+		mark, err = ReadMark(ctx, s.opts.Client, s.opts.Prefix, s.opts.Shard)
 		return err
-	}
-	logLast, err := s.opts.Emitter.Last(octx)
+	})
 	if err != nil {
 		return err
 	}
-	mark, err := ReadMark(octx, s.opts.Client, s.opts.Prefix, s.opts.Shard)
-	if err != nil {
-		return err
-	}
-	cancel()
 	from := Resume(mark.Watermark, logLast)
 	// The output stands at from whatever this replica can do: it waits
 	// for its own windows to get there before it campaigns again.
@@ -287,11 +290,9 @@ func (s *Shard) lead(ctx context.Context, sess *Session, el *concurrency.Electio
 			if !lease.Valid() {
 				return errLeaseLost
 			}
-			// Every write ends when the lease may end: a leader cut
-			// off from etcd gives up before another can be elected.
-			wctx, cancel := context.WithDeadline(ctx, lease.Until())
-			err := s.opts.Emitter.Emit(wctx, ws, lease.Valid)
-			cancel()
+			err := untilLeaseEnds(ctx, lease, func(ctx context.Context) error {
+				return s.opts.Emitter.Emit(ctx, ws, lease.Valid)
+			})
 			if err != nil {
 				return err
 			}
@@ -300,9 +301,9 @@ func (s *Shard) lead(ctx context.Context, sess *Session, el *concurrency.Electio
 					return errLeaseLost
 				}
 				m := Mark{Watermark: emitted, Windows: ends, Leader: s.opts.Node, Term: term}
-				wctx, cancel := context.WithDeadline(ctx, lease.Until())
-				err := writeMark(wctx, s.opts.Client, s.opts.Prefix, s.opts.Shard, key, m)
-				cancel()
+				err := untilLeaseEnds(ctx, lease, func(ctx context.Context) error {
+					return writeMark(ctx, s.opts.Client, s.opts.Prefix, s.opts.Shard, key, m)
+				})
 				if err != nil {
 					return err
 				}
@@ -325,4 +326,13 @@ func (s *Shard) lead(ctx context.Context, sess *Session, el *concurrency.Electio
 		}
 		t.Stop()
 	}
+}
+
+// untilLeaseEnds runs f with a context that ends when the lease may end: a
+// leader cut off from etcd gives up every write before etcd can elect
+// another.
+func untilLeaseEnds(ctx context.Context, lease *Lease, f func(context.Context) error) error {
+	ctx, cancel := context.WithDeadline(ctx, lease.Until())
+	defer cancel()
+	return f(ctx)
 }

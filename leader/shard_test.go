@@ -140,6 +140,12 @@ func TestShardFailover(t *testing.T) {
 	}
 	defer cliA.Close()
 	cliB := srv.Client(t)
+	obs := NewObserver(cliB, "/t", nil)
+	octx, ocancel := context.WithCancel(context.Background())
+	var owg sync.WaitGroup
+	owg.Go(func() { obs.Run(octx) })
+	defer owg.Wait()
+	defer ocancel()
 
 	var aLeads atomic.Int32
 	a := startNode(t, "a", cliA, brokers, func(int64, int64) { aLeads.Add(1) })
@@ -158,6 +164,13 @@ func TestShardFailover(t *testing.T) {
 		t.Errorf("follower b: %+v; want not leading, able to, nothing retained", st)
 	}
 
+	waitFor(t, "the observer sees a lead", func() bool {
+		v := obs.Shard(0)
+		return v.Leader == "a" && v.Mark.Watermark == 300 && len(v.Candidates) == 2
+	})
+	if v := obs.Shard(0); v.Term != a.shard.Status().Term || v.Candidates[1] != "b" {
+		t.Errorf("observed %+v; want a's term %d, b next", v, a.shard.Status().Term)
+	}
 	if n := aLeads.Load(); n != 1 {
 		t.Errorf("a took the lead %d times, want once", n)
 	}
@@ -182,6 +195,10 @@ func TestShardFailover(t *testing.T) {
 	closeWindow(500, a, b)
 	waitFor(t, "5 windows in the log", func() bool { return len(windowLog(t, brokers)) == 5 })
 	waitFor(t, "a sees the watermark", func() bool { return a.shard.Status().Mark == 500 })
+	waitFor(t, "the observer sees b lead", func() bool {
+		v := obs.Shard(0)
+		return v.Leader == "b" && v.Mark.Watermark == 500 && v.Term == b.shard.Status().Term
+	})
 	if a.shard.Status().Leading {
 		t.Error("a leads again beside b")
 	}

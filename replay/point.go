@@ -22,6 +22,9 @@ type Point struct {
 	WindowEndMs   int64             `json:"window_end_ms"`
 	Value         Float             `json:"value"`
 	Exemplar      *Exemplar         `json:"exemplar,omitempty"`
+	// Shard is the shard that holds the series in a cluster of
+	// Options.Shards shards; absent when Options.Shards is 0.
+	Shard *int32 `json:"shard,omitempty"`
 }
 
 // Exemplar is the JSON form of a point's exemplar; TraceID is empty when the

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/tumblemetrics/tumble/aggregator"
 	"github.com/tumblemetrics/tumble/flush"
 	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
+	"github.com/tumblemetrics/tumble/shard"
 )
 
 // Options configures a replay. The zero value applies the server's defaults.
@@ -18,6 +20,9 @@ type Options struct {
 	Matcher    rules.MatcherOptions
 	// Skip, if set, is told of every input line that was skipped.
 	Skip func(LineError)
+	// Shards, if positive, adds to each point the shard that holds its
+	// series in a cluster of that many shards (see package shard).
+	Shards int
 }
 
 // LineError is an input line that could not be used.
@@ -51,7 +56,12 @@ func Run(rs *rules.RuleSet, in io.Reader, out io.Writer, opts Options) (Summary,
 	if err != nil {
 		return Summary{}, fmt.Errorf("replay: %w", err)
 	}
-	r := &run{
+	if opts.Shards != 0 {
+		if err := shard.Validate(opts.Shards); err != nil {
+			return Summary{}, fmt.Errorf("replay: shards %d: %w", opts.Shards, err)
+		}
+	}
+	r := &run{shards: opts.Shards,
 		agg: agg, m: rules.NewMatcher(rs, opts.Matcher), w: bufio.NewWriterSize(out, 1<<16), wm: -1,
 		batch: make([]sample.Sample, 0, matchBatch), results: make([]rules.Result, matchBatch),
 	}
@@ -89,6 +99,7 @@ type run struct {
 	sum     Summary
 	batch   []sample.Sample
 	results []rules.Result
+	shards  int // 0: no shard in the points
 }
 
 // matchBatch is how many samples replay matches at a time.
@@ -136,6 +147,11 @@ func (r *run) flushBatch() error {
 func (r *run) write(points []aggregator.Point) error {
 	for i := range points {
 		r.line = AppendPoint(r.line[:0], &points[i])
+		if r.shards > 0 {
+			// The shard goes in before the closing brace.
+			r.line = append(r.line[:len(r.line)-1], `,"shard":`...)
+			r.line = append(strconv.AppendInt(r.line, int64(shard.Of(points[i].Target.ID, r.shards)), 10), '}')
+		}
 		r.line = append(r.line, '\n')
 		if _, err := r.w.Write(r.line); err != nil {
 			return fmt.Errorf("replay: write points: %w", err)

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -82,5 +83,57 @@ func TestDeterministic(t *testing.T) {
 	}
 	if a.Len() == 0 || !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Fatalf("two replays differ (%d and %d bytes)", a.Len(), b.Len())
+	}
+}
+
+// TestShards: asked for the shards of a cluster, the replay adds to each
+// point the shard of its series and changes nothing else.
+func TestShards(t *testing.T) {
+	g := loadgen.New(loadgen.Config{Seed: 3, StartMs: 1_767_225_600_000, TickMs: 1000})
+	var in bytes.Buffer
+	for range 30 {
+		for _, s := range g.Tick(nil) {
+			in.Write(sample.AppendJSON(nil, &s))
+			in.WriteByte('\n')
+		}
+	}
+	rs, err := rules.ParseFile("../testdata/rules/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain, sharded bytes.Buffer
+	if _, err := Run(rs, bytes.NewReader(in.Bytes()), &plain, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(rs, bytes.NewReader(in.Bytes()), &sharded, Options{Shards: 3}); err != nil {
+		t.Fatal(err)
+	}
+	shardOf := map[string]int32{} // by series, whatever the aggregation
+	used := map[int32]int{}
+	lines := strings.Split(strings.TrimSpace(sharded.String()), "\n")
+	for i, line := range lines {
+		var p Point
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Shard == nil || *p.Shard < 0 || *p.Shard >= 3 {
+			t.Fatalf("line %d: shard %v, want one of 0..2: %s", i, p.Shard, line)
+		}
+		used[*p.Shard]++
+		key := fmt.Sprint(p.Name, p.Labels, p.Policy)
+		if s, ok := shardOf[key]; ok && s != *p.Shard {
+			t.Errorf("series %s on shards %d and %d", key, s, *p.Shard)
+		}
+		shardOf[key] = *p.Shard
+		lines[i] = line[:strings.LastIndex(line, `,"shard":`)] + "}"
+	}
+	if got, want := strings.Join(lines, "\n")+"\n", plain.String(); got != want {
+		t.Errorf("without the shard, the points differ from a plain replay")
+	}
+	if len(used) != 3 {
+		t.Errorf("points by shard: %v, want all three used", used)
+	}
+	if _, err := Run(rs, bytes.NewReader(nil), &sharded, Options{Shards: -1}); err == nil {
+		t.Error("replay with -1 shards: no error")
 	}
 }

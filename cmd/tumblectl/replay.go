@@ -19,6 +19,7 @@ func replayCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, e
 	lateness := fs.Duration("lateness", 0, "how long after a window's end its samples are accepted (default: one resolution, at most 2m)")
 	sigFigs := fs.Int("significant-figures", 2, "precision of histogram percentiles (1-5; 2 means under 1% error)")
 	exact := fs.Int("exact-limit", 0, "samples a window keeps exactly before it uses a histogram (default 2048)")
+	shards := fs.Int("shards", 0, "if set, each point names the shard that holds its series in a cluster of that many shards")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return exitError, err
@@ -41,6 +42,7 @@ func replayCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, e
 	sum, err := replay.Run(rs, in, out, replay.Options{
 		Aggregator: aggregator.Options{Lateness: *lateness, SignificantFigures: *sigFigs, ExactLimit: *exact},
 		Skip:       func(le replay.LineError) { fmt.Fprintf(stderr, "%s: %v\n", *input, le) },
+		Shards:     *shards,
 	})
 	if cerr := out.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("replay: close output: %w", cerr)

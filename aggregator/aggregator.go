@@ -48,7 +48,7 @@ type series struct {
 	aggs    Set         // the target's aggregations, less those undefined on typ
 	quant   bool        // aggs has a quantile
 	windows []*window   // open windows, all policies
-	lastEnd int64       // end of the latest window opened
+	lastEnd int64       // end of the latest window opened (or a baseline's)
 
 	in0    inputState // the first input series; mapping rules have no other
 	in0ID  uint64
@@ -134,6 +134,10 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	case TransformIncrease, TransformPerSecond:
 		d, dt, ok := sr.input(input).increase(e.v, ts, &a.stats)
 		if !ok {
+			// A baseline opens no window: the series counts as
+			// active in the windows of its sample, so that the
+			// sweep of idle series keeps it for the next one.
+			a.touch(sr, ts)
 			return
 		}
 		e.v = d
@@ -173,6 +177,14 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 			w = a.open(sr, i, start, p.ResolutionMs())
 		}
 		a.addToWindow(w, &e, incr)
+	}
+}
+
+// touch records that sr had a sample at ts that opened no window.
+func (a *Aggregator) touch(sr *series, ts int64) {
+	for _, p := range sr.target.Policies {
+		res := p.ResolutionMs()
+		sr.lastEnd = max(sr.lastEnd, windowStart(ts, res)+res)
 	}
 }
 

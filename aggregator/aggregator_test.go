@@ -25,6 +25,9 @@ type step struct {
 func smp(typ sample.Type, ts int64, v float64) step { return step{typ: typ, input: 1, ts: ts, v: v} }
 func wm(ts int64) step                              { return step{wm: ts} }
 
+// day is a timestamp far from the epoch: series idle since the epoch are.
+const day = int64(86_400_000)
+
 var (
 	p10s = Policy{Resolution: 10 * time.Second, Retention: 48 * time.Hour}
 	p1m  = Policy{Resolution: time.Minute, Retention: 40 * 24 * time.Hour}
@@ -132,6 +135,17 @@ func TestAggregator(t *testing.T) {
 				{typ: sample.Gauge, input: 1, ts: 10001, v: 130}, {typ: sample.Gauge, input: 2, ts: 10001, v: 20},
 			},
 			want: "Sum/10s[10000,20000)=50",
+		},
+		{
+			// The baseline opens no window; a watermark (and the sweep
+			// of idle series it runs) before the next sample must not
+			// forget it.
+			name: "pre-transform Increase: a watermark between baseline and next sample", aggs: SetOf(Sum), policies: []Policy{p10s}, pre: TransformIncrease,
+			steps: []step{
+				{typ: sample.Gauge, input: 1, ts: day + 999, v: 3}, wm(day + 999),
+				{typ: sample.Gauge, input: 1, ts: day + 1999, v: 5}, wm(day + 20000),
+			},
+			want: "Sum/10s[86400000,86410000)=2", stats: Stats{Baselines: 1},
 		},
 		{
 			name: "pre-transform PerSecond", aggs: SetOf(Max), policies: []Policy{p10s}, pre: TransformPerSecond,

@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tumblemetrics/tumble/placement"
 	"github.com/tumblemetrics/tumble/shard"
 )
 
@@ -26,7 +27,8 @@ type Config struct {
 	Shards int         `yaml:"shards"`
 	Kafka  KafkaConfig `yaml:"kafka"`
 	// RouterID names this node's router (see router.Config.ID); it must
-	// stay the same across restarts. Default: the host name.
+	// stay the same across restarts and differ between the nodes. Default:
+	// cluster.node in a cluster, else the host name.
 	RouterID string `yaml:"routerID"`
 	// Lateness overrides the aggregator's allowed lateness (default: the
 	// resolution, at most 2m).
@@ -37,7 +39,38 @@ type Config struct {
 	// LoadRate is the embedded load generator's ticks per second (each a
 	// second of the fleet's traffic); 0 means 1.
 	LoadRate float64 `yaml:"loadRate"`
+	// Cluster makes the node one of a cluster coordinated through etcd;
+	// without cluster.etcd it runs alone, every shard its own.
+	Cluster ClusterConfig `yaml:"cluster"`
 }
+
+// ClusterConfig places the node in a cluster: it holds the replicas of the
+// shards the placement in etcd gives it, and leads some.
+type ClusterConfig struct {
+	// Etcd lists the etcd endpoints; empty means no cluster.
+	Etcd []string `yaml:"etcd"`
+	// Prefix is the cluster's key prefix in etcd.
+	Prefix string `yaml:"prefix"`
+	// Node is this node's ID in the placement; it must stay the same
+	// across restarts (its data directory holds its replicas).
+	Node string `yaml:"node"`
+	// GRPCListen is the address of the query service the other nodes ask.
+	GRPCListen string `yaml:"grpcListen"`
+	// Advertise is the gRPC address the other nodes dial; default
+	// GRPCListen. AdvertiseHTTP is this node's HTTP address for them
+	// (cluster status); default Listen.
+	Advertise     string `yaml:"advertise"`
+	AdvertiseHTTP string `yaml:"advertiseHTTP"`
+	// SessionTTL is the lease of the node's etcd session: a node that
+	// dies loses its leaderships after at most that long. At least 2s.
+	SessionTTL time.Duration `yaml:"sessionTTL"`
+	// MaxLag is the most records of a shard partition a replica may have
+	// left to read and still take the lead.
+	MaxLag int64 `yaml:"maxLag"`
+}
+
+// enabled reports whether the node runs in a cluster.
+func (c *ClusterConfig) enabled() bool { return len(c.Etcd) > 0 }
 
 // KafkaConfig names the brokers and topics.
 type KafkaConfig struct {
@@ -45,26 +78,46 @@ type KafkaConfig struct {
 	RawTopics       []string `yaml:"rawTopics"`
 	ShardTopic      string   `yaml:"shardTopic"`
 	DeadLetterTopic string   `yaml:"deadLetterTopic"`
-	RouterGroup     string   `yaml:"routerGroup"`
+	// WindowTopic is a cluster's window log: the record of every window
+	// its shards' leaders emitted, once (one partition per shard).
+	WindowTopic string `yaml:"windowTopic"`
+	RouterGroup string `yaml:"routerGroup"`
 }
 
-// defaults returns the configuration tumble runs with when given none.
-func defaults() Config {
+// routerID returns the router's ID, defaulted.
+func (c *Config) routerID() string {
+	switch {
+	case c.RouterID != "":
+		return c.RouterID
+	case c.Cluster.enabled():
+		return c.Cluster.Node
+	}
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "tumble"
 	}
+	return host
+}
+
+// defaults returns the configuration tumble runs with when given none.
+func defaults() Config {
 	return Config{
-		Rules:    "testdata/rules/example.yaml",
-		DataDir:  "data",
-		Listen:   "127.0.0.1:9201",
-		Shards:   4,
-		RouterID: host,
+		Rules:   "testdata/rules/example.yaml",
+		DataDir: "data",
+		Listen:  "127.0.0.1:9201",
+		Shards:  4,
+		Cluster: ClusterConfig{
+			Prefix:     placement.DefaultPrefix,
+			GRPCListen: "127.0.0.1:9301",
+			SessionTTL: 5 * time.Second,
+			MaxLag:     100_000,
+		},
 		Kafka: KafkaConfig{
 			Brokers:         []string{"127.0.0.1:9092"},
 			RawTopics:       []string{"tumble-raw"},
 			ShardTopic:      "tumble-shards",
 			DeadLetterTopic: "tumble-dead-letter",
+			WindowTopic:     "tumble-windows",
 			RouterGroup:     "tumble-router",
 		},
 	}
@@ -113,7 +166,7 @@ func (c *Config) validate() error {
 	}
 	for _, f := range []struct{ name, v string }{
 		{"kafka.shardTopic", c.Kafka.ShardTopic}, {"kafka.deadLetterTopic", c.Kafka.DeadLetterTopic},
-		{"kafka.routerGroup", c.Kafka.RouterGroup}, {"routerID", c.RouterID},
+		{"kafka.routerGroup", c.Kafka.RouterGroup},
 	} {
 		if f.v == "" {
 			errs = append(errs, fmt.Errorf("%s: required", f.name))
@@ -125,5 +178,34 @@ func (c *Config) validate() error {
 	if c.LoadRate < 0 {
 		errs = append(errs, fmt.Errorf("loadRate %g: must not be negative", c.LoadRate))
 	}
+	if c.Cluster.enabled() {
+		errs = append(errs, c.Cluster.validate()...)
+		if c.Kafka.WindowTopic == "" {
+			errs = append(errs, errors.New("kafka.windowTopic: required in a cluster"))
+		}
+		if c.Embedded {
+			errs = append(errs, errors.New("embedded: the demo runs alone, not with cluster.etcd"))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (c *ClusterConfig) validate() []error {
+	var errs []error
+	if err := placement.ValidNodeID(c.Node); err != nil {
+		errs = append(errs, fmt.Errorf("cluster.node: %w", err))
+	}
+	if c.Prefix == "" || c.Prefix[0] != '/' {
+		errs = append(errs, fmt.Errorf("cluster.prefix %q: must start with /", c.Prefix))
+	}
+	if c.GRPCListen == "" {
+		errs = append(errs, errors.New("cluster.grpcListen: required"))
+	}
+	if c.SessionTTL < 2*time.Second {
+		errs = append(errs, fmt.Errorf("cluster.sessionTTL %s: at least 2s", c.SessionTTL))
+	}
+	if c.MaxLag <= 0 {
+		errs = append(errs, fmt.Errorf("cluster.maxLag %d: must be positive", c.MaxLag))
+	}
+	return errs
 }

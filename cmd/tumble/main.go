@@ -5,6 +5,7 @@
 //	tumble --config tumble.yaml          # run
 //	tumble --config tumble.yaml --check  # validate the configuration and the rules, and exit
 //	tumble --embedded                    # the demo: an in-process Kafka broker and a load generator
+//	tumble --config tumble.yaml --etcd 127.0.0.1:2379 --node a  # a node of a cluster
 //
 // Flags override the file for the common settings. SIGINT or SIGTERM stops
 // consuming, lets the replicas finish what they read, and closes the
@@ -42,6 +43,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data", "", "data directory (overrides the configuration)")
 	listen := fs.String("listen", "", "HTTP address (overrides the configuration)")
 	brokers := fs.String("brokers", "", "Kafka brokers, comma-separated (overrides the configuration)")
+	etcd := fs.String("etcd", "", "etcd endpoints, comma-separated: run in a cluster (overrides the configuration)")
+	node := fs.String("node", "", "this node's ID in the cluster (overrides the configuration)")
+	grpcListen := fs.String("grpc-listen", "", "gRPC address of the cluster's query service (overrides the configuration)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -58,6 +62,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if *brokers != "" {
 			cfg.Kafka.Brokers = strings.Split(*brokers, ",")
+		}
+		if *etcd != "" {
+			cfg.Cluster.Etcd = strings.Split(*etcd, ",")
+		}
+		if *node != "" {
+			cfg.Cluster.Node = *node
+		}
+		if *grpcListen != "" {
+			cfg.Cluster.GRPCListen = *grpcListen
 		}
 		cfg.Embedded = cfg.Embedded || *embedded
 		err = cfg.validate()

@@ -23,6 +23,7 @@ type metrics struct {
 	active, storageBytes, storagePoints   *prometheus.Desc
 	batches, lag, ruleMatches             *prometheus.Desc
 	checkpoints, replayed                 *prometheus.Desc
+	leading, retained                     *prometheus.Desc
 	flushSeconds                          *prometheus.HistogramVec
 }
 
@@ -53,6 +54,8 @@ func newMetrics(reg prometheus.Registerer, s *server) *metrics {
 		lag:           d("replica_consumer_lag_records", "Records of the shard partition not read yet.", "shard"),
 		checkpoints:   d("replica_checkpoints_total", "Checkpoints of the state that spans windows written (a restart reads again from the last).", "shard"),
 		replayed:      d("replica_replayed_samples_total", "Samples read again after a restart whose window was stored before it, per policy: they only move the state that spans windows.", "shard"),
+		leading:       d("shard_leading", "1 while this node's replica of the shard leads it (emits its windows and advances its watermark), else 0.", "shard"),
+		retained:      d("shard_retained_windows", "Windows this node's replica closed that the shard's output may not hold yet, kept for a takeover.", "shard"),
 		ruleMatches:   d("rule_matches_total", "Samples each rule matched (since the rules were loaded), by list, position and name.", "list", "index", "rule"),
 		flushSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tumble_replica_flush_seconds",
@@ -73,7 +76,7 @@ func (m *metrics) routerBatch(records int) {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.records, m.samplesIn, m.dropped, m.recordsOut, m.samplesOut, m.dead, m.routerLag, m.batches,
 		m.shardRecords, m.shardSamples, m.malformed, m.late, m.points, m.flushes, m.watermark, m.active,
-		m.storageBytes, m.storagePoints, m.lag, m.ruleMatches, m.checkpoints, m.replayed} {
+		m.storageBytes, m.storagePoints, m.lag, m.ruleMatches, m.checkpoints, m.replayed, m.leading, m.retained} {
 		ch <- d
 	}
 }
@@ -108,9 +111,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, rc := range m.s.router.RuleCounts(nil) {
 		c(m.ruleMatches, float64(rc.Samples), rc.Rule.List.String(), strconv.Itoa(rc.Rule.Index), rc.Rule.Name)
 	}
-	for i, r := range m.s.replicas {
-		sh := strconv.Itoa(i)
-		st := r.Published()
+	for _, ls := range m.s.localShards() {
+		sh := strconv.Itoa(int(ls.id))
+		st := ls.rep.Published()
 		c(m.shardRecords, float64(st.Records), sh)
 		c(m.shardSamples, float64(st.Samples), sh)
 		c(m.malformed, float64(st.Malformed), sh)
@@ -124,11 +127,18 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		g(m.lag, float64(st.Lag), sh)
 		c(m.checkpoints, float64(st.Checkpoints), sh)
 		c(m.replayed, float64(st.Aggregator.Replayed), sh)
-	}
-	for i, db := range m.s.dbs {
-		for _, ps := range db.Stats() {
-			g(m.storageBytes, float64(ps.HeadBytes+ps.BlockBytes), strconv.Itoa(i), ps.Policy)
-			g(m.storagePoints, float64(ps.HeadPoints+ps.BlockPoints), strconv.Itoa(i), ps.Policy)
+		for _, ps := range ls.db.Stats() {
+			g(m.storageBytes, float64(ps.HeadBytes+ps.BlockBytes), sh, ps.Policy)
+			g(m.storagePoints, float64(ps.HeadPoints+ps.BlockPoints), sh, ps.Policy)
+		}
+		if ls.lead != nil {
+			ld := ls.lead.Status()
+			leading := 0.0
+			if ld.Leading {
+				leading = 1
+			}
+			g(m.leading, leading, sh)
+			g(m.retained, float64(ld.Retained), sh)
 		}
 	}
 }

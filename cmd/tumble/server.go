@@ -17,9 +17,13 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	promstorage "github.com/prometheus/prometheus/storage"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc"
 
 	"github.com/tumblemetrics/tumble/aggregator"
+	"github.com/tumblemetrics/tumble/fanout"
+	"github.com/tumblemetrics/tumble/leader"
 	"github.com/tumblemetrics/tumble/queryapi"
 	"github.com/tumblemetrics/tumble/replica"
 	"github.com/tumblemetrics/tumble/router"
@@ -28,19 +32,49 @@ import (
 	"github.com/tumblemetrics/tumble/storage"
 )
 
-// server is one tumble node: a router and a replica of every shard, each
-// shard with its own storage, and the HTTP API over all of them.
+// server is one tumble node: a router, replicas of shards, each shard with
+// its own storage, and the HTTP API over all of them. Alone, the node holds
+// every shard; in a cluster, those the placement gives it, and its API
+// reads the others from the nodes that hold them.
 type server struct {
-	cfg      Config
-	log      *slog.Logger
-	rules    *rules.RuleSet
-	router   *router.Router
+	cfg    Config
+	log    *slog.Logger
+	rules  *rules.RuleSet
+	router *router.Router
+	// dbs and replicas are every shard's, when the node runs alone.
 	dbs      []*storage.DB
 	replicas []*replica.Replica
-	reg      *prometheus.Registry
-	metrics  *metrics
-	listener net.Listener
-	ready    chan struct{}
+	// cluster is the node's part in a cluster, nil when it runs alone.
+	cluster      *clusterNode
+	reg          *prometheus.Registry
+	metrics      *metrics
+	listener     net.Listener
+	grpcListener net.Listener
+	ready        chan struct{}
+}
+
+// localShard is a replica of a shard the node holds.
+type localShard struct {
+	id   int32
+	rep  *replica.Replica
+	db   *storage.DB
+	lead *leader.Shard // nil when the node runs alone
+}
+
+// localShards returns the replicas the node holds, by shard.
+func (s *server) localShards() []localShard {
+	if s.cluster == nil {
+		out := make([]localShard, len(s.replicas))
+		for i := range s.replicas {
+			out[i] = localShard{id: int32(i), rep: s.replicas[i], db: s.dbs[i]}
+		}
+		return out
+	}
+	var out []localShard
+	for _, cs := range s.cluster.list() {
+		out = append(out, localShard{id: cs.id, rep: cs.rep, db: cs.db, lead: cs.lead})
+	}
+	return out
 }
 
 func newServer(cfg Config, log *slog.Logger) (*server, error) {
@@ -54,6 +88,12 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	}
 	s := &server{cfg: cfg, log: log, rules: rs, router: rt, reg: prometheus.NewRegistry(), ready: make(chan struct{})}
 	s.metrics = newMetrics(s.reg, s)
+	if cfg.Cluster.enabled() {
+		if s.cluster, err = newClusterNode(cfg, log, s.metrics, s.kafkaOpts()); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	for i := range cfg.Shards {
 		dir := filepath.Join(cfg.DataDir, fmt.Sprintf("shard-%d", i))
 		db, err := storage.Open(filepath.Join(dir, "tsdb"), storage.Options{Logger: log.With("shard", i)})
@@ -74,8 +114,16 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	return s, nil
 }
 
+// kafkaOpts are the options of every Kafka client of the node.
+func (s *server) kafkaOpts() []kgo.Opt {
+	return []kgo.Opt{kgo.SeedBrokers(s.cfg.Kafka.Brokers...)}
+}
+
 // close closes the storages; the goroutines must have stopped.
 func (s *server) close() error {
+	if s.cluster != nil {
+		s.cluster.close()
+	}
 	var errs []error
 	for _, db := range s.dbs {
 		errs = append(errs, db.Close())
@@ -92,6 +140,9 @@ func (s *server) ensureTopics(ctx context.Context, opts []kgo.Opt) error {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	want := map[string]int32{s.cfg.Kafka.ShardTopic: int32(s.cfg.Shards), s.cfg.Kafka.DeadLetterTopic: 1}
+	if s.cluster != nil {
+		want[s.cfg.Kafka.WindowTopic] = int32(s.cfg.Shards)
+	}
 	for _, t := range s.cfg.Kafka.RawTopics {
 		want[t] = int32(s.cfg.Shards)
 	}
@@ -101,12 +152,16 @@ func (s *server) ensureTopics(ctx context.Context, opts []kgo.Opt) error {
 	}
 	for name, parts := range want {
 		if d, ok := td[name]; ok {
-			if name == s.cfg.Kafka.ShardTopic && len(d.Partitions) != s.cfg.Shards {
-				return fmt.Errorf("shard topic %s has %d partitions, the configuration %d shards", name, len(d.Partitions), s.cfg.Shards)
+			if (name == s.cfg.Kafka.ShardTopic || name == s.cfg.Kafka.WindowTopic && s.cluster != nil) && len(d.Partitions) != s.cfg.Shards {
+				return fmt.Errorf("topic %s has %d partitions, the configuration %d shards", name, len(d.Partitions), s.cfg.Shards)
 			}
 			continue
 		}
-		if _, err := adm.CreateTopic(ctx, parts, -1, nil, name); err != nil {
+		_, err := adm.CreateTopic(ctx, parts, -1, nil, name)
+		if errors.Is(err, kerr.TopicAlreadyExists) {
+			continue // another node made it meanwhile
+		}
+		if err != nil {
 			return fmt.Errorf("create topic %s: %w", name, err)
 		}
 		s.log.Info("topic created", "topic", name, "partitions", parts)
@@ -117,7 +172,7 @@ func (s *server) ensureTopics(ctx context.Context, opts []kgo.Opt) error {
 // run starts the router, the replicas and the HTTP server, and returns
 // when ctx ends (after stopping them) or one of them fails.
 func (s *server) run(ctx context.Context) error {
-	kopts := []kgo.Opt{kgo.SeedBrokers(s.cfg.Kafka.Brokers...)}
+	kopts := s.kafkaOpts()
 	if err := s.ensureTopics(ctx, kopts); err != nil {
 		return err
 	}
@@ -132,16 +187,41 @@ func (s *server) run(ctx context.Context) error {
 	for _, r := range s.replicas {
 		wg.Go(func() { fail(r.Run(ctx, s.cfg.Kafka.ShardTopic, kopts...)) })
 	}
+	var queryable interface {
+		promstorage.Queryable
+		promstorage.ExemplarQueryable
+	} = shardsQueryable(s.dbs)
+	var gs *grpc.Server
+	if s.cluster != nil {
+		wg.Go(func() { s.cluster.run(ctx, fail) })
+		queryable = s.cluster.query
+		srv, err := fanout.NewServer(s.cluster.local, fanout.ServerOptions{})
+		if err != nil {
+			return err
+		}
+		if s.grpcListener == nil {
+			if s.grpcListener, err = net.Listen("tcp", s.cfg.Cluster.GRPCListen); err != nil {
+				return fmt.Errorf("listen for gRPC: %w", err)
+			}
+		}
+		gs = grpc.NewServer()
+		srv.Register(gs)
+		wg.Go(func() {
+			if err := gs.Serve(s.grpcListener); err != nil {
+				fail(fmt.Errorf("gRPC server: %w", err))
+			}
+		})
+	}
 	wg.Go(func() {
 		fail(s.router.Run(ctx, router.Config{
 			RawTopics: s.cfg.Kafka.RawTopics, Group: s.cfg.Kafka.RouterGroup,
 			ShardTopic: s.cfg.Kafka.ShardTopic, DeadLetterTopic: s.cfg.Kafka.DeadLetterTopic,
-			ID: s.cfg.RouterID, Logger: s.log, OnBatch: s.metrics.routerBatch,
+			ID: s.cfg.routerID(), Logger: s.log, OnBatch: s.metrics.routerBatch,
 		}, kopts...))
 	})
 
 	api, err := queryapi.New(queryapi.Options{
-		Queryable: shardsQueryable(s.dbs), ExemplarQueryable: shardsQueryable(s.dbs),
+		Queryable: queryable, ExemplarQueryable: queryable,
 		BuildInfo: queryapi.BuildInfo{Version: version}, Logger: s.log,
 	})
 	if err != nil {
@@ -149,6 +229,7 @@ func (s *server) run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
+	s.registerStatus(mux)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ready") })
@@ -168,6 +249,9 @@ func (s *server) run(ctx context.Context) error {
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	hs.Shutdown(sctx)
+	if gs != nil {
+		stopGRPC(gs, 5*time.Second)
+	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -215,4 +299,19 @@ func (e shardsExemplars) Select(start, end int64, ms ...[]*labels.Matcher) ([]ex
 		out = append(out, res...)
 	}
 	return out, nil
+}
+
+// stopGRPC stops gs gracefully, or at once after limit.
+func stopGRPC(gs *grpc.Server, limit time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		gs.Stop()
+		<-done
+	}
 }

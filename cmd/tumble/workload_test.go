@@ -60,6 +60,12 @@ func fleetWorkload(topic string, start int64, ticks int) (all []sample.Sample, r
 // samples under the rule file, by pointKey, but the closer's.
 func replayPoints(t *testing.T, rulesPath string, samples []sample.Sample) map[string]replay.Point {
 	t.Helper()
+	return replayPointsWith(t, rulesPath, samples, replay.Options{})
+}
+
+// replayPointsWith is replayPoints with the replay's options.
+func replayPointsWith(t *testing.T, rulesPath string, samples []sample.Sample, opts replay.Options) map[string]replay.Point {
+	t.Helper()
 	var in bytes.Buffer
 	for i := range samples {
 		in.Write(sample.AppendJSON(nil, &samples[i]))
@@ -70,7 +76,7 @@ func replayPoints(t *testing.T, rulesPath string, samples []sample.Sample) map[s
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if _, err := replay.Run(rs, &in, &out, replay.Options{}); err != nil {
+	if _, err := replay.Run(rs, &in, &out, opts); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]replay.Point{}

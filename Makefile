@@ -10,7 +10,7 @@ FUZZRUNS_SHARD ?= 300000x
 BENCHTIME ?= 1s
 RUN_TICKS ?= 120
 
-.PHONY: all build run replay-demo test vet fmt-check unit fuzz bench clean kafka promtool etcd
+.PHONY: all build run replay-demo test vet fmt-check unit fuzz bench chaos clean kafka promtool etcd
 
 all: build
 
@@ -50,6 +50,13 @@ vet:
 # fetches them first, once (see kafka, promtool and etcd below).
 unit: kafka promtool etcd
 	$(GO) test -race -count=1 ./...
+
+# The chaos test at full length: three tumble nodes, two replicas a shard,
+# real Kafka and etcd; CHAOS_KILLS leaders killed with SIGKILL, etcd down
+# for 10s, a leader cut off from etcd. `unit` runs it with 3 kills.
+CHAOS_KILLS ?= 20
+chaos: kafka etcd
+	$(GO) test -count=1 -run '^TestChaos$$' -v -timeout 30m ./cmd/tumble -chaos.kills $(CHAOS_KILLS)
 
 # Every decoder is fuzzed for FUZZTIME each, on top of the seed corpora that
 # `unit` already runs.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
@@ -24,6 +25,7 @@ import (
 	promchunkenc "github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tumblemetrics/tumble/clusterstatus"
 	"github.com/tumblemetrics/tumble/internal/childproc"
 	"github.com/tumblemetrics/tumble/internal/etcdtest"
 	"github.com/tumblemetrics/tumble/internal/kafkatest"
@@ -78,7 +80,7 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("tumblectl placement init: %v\n%s", err, out)
 	}
 
-	c := &chaosCluster{t: t, bin: bin, nodes: map[string]*chaosNode{}}
+	c := &chaosCluster{t: t, bin: bin, ctl: ctl, nodes: map[string]*chaosNode{}}
 	for _, id := range []string{"a", "b", "c"} {
 		c.nodes[id] = c.newNode(dir, id, rulesPath, b.Addr(), tcpproxy.Start(t, etcdAddr))
 	}
@@ -171,6 +173,22 @@ func TestChaos(t *testing.T) {
 	reasons := deadLetters(t, []string{b.Addr()}, "tumble-dead-letter", prod.malformed())
 	t.Logf("dead letters %v", reasons)
 
+	// tumblectl cluster status shows the settled cluster.
+	out, err := exec.Command(c.ctl, "cluster", "status", "--url", c.nodes["b"].base(), "--json").Output()
+	if err != nil {
+		t.Fatalf("tumblectl cluster status: %v", err)
+	}
+	var st clusterstatus.Report
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("tumblectl cluster status --json: %v\n%s", err, out)
+	}
+	checkStatus(t, &st, closer)
+	if table, err := exec.Command(c.ctl, "cluster", "status", "--url", c.nodes["b"].base()).Output(); err == nil {
+		t.Logf("tumblectl cluster status:\n%s", table)
+	} else {
+		t.Errorf("tumblectl cluster status: %v", err)
+	}
+
 	// Every replica, read from its own storage once its node stopped.
 	for _, n := range c.nodes {
 		shards := n.shards(t)
@@ -195,6 +213,7 @@ func TestChaos(t *testing.T) {
 type chaosCluster struct {
 	t     *testing.T
 	bin   string
+	ctl   string
 	nodes map[string]*chaosNode
 }
 
@@ -296,7 +315,7 @@ func (n *chaosNode) stop(sig syscall.Signal) error {
 }
 
 // replicas returns the node's report of its replicas.
-func (n *chaosNode) replicas() ([]replicaStatus, error) {
+func (n *chaosNode) replicas() ([]clusterstatus.Replica, error) {
 	return fetchReplicas(context.Background(), n.listen)
 }
 
@@ -368,18 +387,25 @@ func (c *chaosCluster) killLeader(rng *rand.Rand, obs *leader.Observer, wlog *wi
 	t.Logf("killed node %s, leader of shards %v", victim.id, slices.Sorted(maps.Keys(led)))
 	victim.start()
 	var out []time.Duration
-	deadline := time.Now().Add(60 * time.Second)
-	for s, term := range led {
+	deadline := time.Now().Add(90 * time.Second)
+	for _, s := range slices.Sorted(maps.Keys(led)) {
+		term := led[s]
+		var elected time.Duration
 		for {
+			if v := obs.Shard(s); elected == 0 && v.Leader != "" && v.Term != term {
+				elected = time.Since(killed)
+			}
 			if w, at, ok := wlog.firstAfterTerm(s, term); ok {
 				out = append(out, at.Sub(killed))
+				t.Logf("  shard %d: new leader %s elected after %s, its first window after %s",
+					s, w.Leader, elected.Round(time.Millisecond), at.Sub(killed).Round(time.Millisecond))
 				if w.Leader == victim.id {
 					t.Errorf("shard %d: after the kill of %s, it leads again before another did: %+v", s, victim.id, w)
 				}
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("shard %d: no window from a new leader within 60s of killing %s", s, victim.id)
+				t.Fatalf("shard %d: no window from a new leader within 90s of killing %s (elected after %s)", s, victim.id, elected)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -764,4 +790,36 @@ func readStorage(dir string) (map[string]float64, error) {
 		}
 	}
 	return got, nil
+}
+
+// checkStatus requires st to show the settled cluster: three live members,
+// each shard led, its output at the end of the workload, every replica
+// reporting, caught up and able to lead.
+func checkStatus(t *testing.T, st *clusterstatus.Report, closer int64) {
+	t.Helper()
+	if st.Shards != chaosShards || st.Replicas != 2 || len(st.Nodes) != 3 || len(st.Shard) != chaosShards {
+		t.Errorf("cluster status: %d shards, %d replicas, %d nodes, %d shard rows", st.Shards, st.Replicas, len(st.Nodes), len(st.Shard))
+	}
+	for _, n := range st.Nodes {
+		if !n.Member || !n.Registered || n.GRPCAddr == "" || n.HTTPAddr == "" {
+			t.Errorf("cluster status: node %+v", n)
+		}
+	}
+	for _, s := range st.Shard {
+		if s.Leader == "" || s.Term == 0 || s.WatermarkMs == nil || *s.WatermarkMs < closer-3*60_000 || len(s.Replicas) != 2 {
+			t.Errorf("cluster status: shard %+v", s)
+		}
+		leaders := 0
+		for _, r := range s.Replicas {
+			if r.Leading {
+				leaders++
+			}
+			if r.Error != "" || r.State != "available" || !r.Leading && r.CanLead != "yes" || r.BehindSeconds == nil || *r.BehindSeconds != 0 {
+				t.Errorf("cluster status: shard %d replica %+v", s.Shard, r)
+			}
+		}
+		if leaders != 1 {
+			t.Errorf("cluster status: shard %d has %d leading replicas", s.Shard, leaders)
+		}
+	}
 }

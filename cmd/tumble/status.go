@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tumblemetrics/tumble/clusterstatus"
 	"github.com/tumblemetrics/tumble/placement"
 )
 
@@ -19,60 +20,6 @@ import (
 //	/api/v1/status/cluster   the cluster as this node sees it: nodes, and per
 //	                         shard its leader, watermark and every replica's
 //	                         report (asked of the node that holds it)
-
-// replicaStatus is a node's report of one of its replicas. Times are Unix
-// milliseconds, absent when not known yet.
-type replicaStatus struct {
-	Node  string          `json:"node"`
-	Shard int32           `json:"shard"`
-	State placement.State `json:"state,omitempty"`
-	// Leading, Term, CanLead and RetainedWindows are the replica's
-	// leadership (in a cluster).
-	Leading         bool   `json:"leading"`
-	Term            int64  `json:"term,omitempty"`
-	CanLead         string `json:"canLead,omitempty"`
-	RetainedWindows int    `json:"retainedWindows"`
-	// EmittedMs is the replica's watermark: it closed and stored every
-	// window closing at or before it.
-	EmittedMs *int64 `json:"emittedMs,omitempty"`
-	// BehindSeconds is how far EmittedMs trails the shard's flush
-	// watermark (0 when ahead), in a cluster.
-	BehindSeconds *float64 `json:"behindSeconds,omitempty"`
-	LagRecords    int64    `json:"lagRecords"`
-	Offset        int64    `json:"offset"`
-	ActiveSeries  int      `json:"activeSeries"`
-	// Error says why the node holding the replica did not report it.
-	Error string `json:"error,omitempty"`
-}
-
-// shardStatus is one shard of the cluster.
-type shardStatus struct {
-	Shard       int32  `json:"shard"`
-	Leader      string `json:"leader,omitempty"`
-	Term        int64  `json:"term,omitempty"`
-	WatermarkMs *int64 `json:"watermarkMs,omitempty"`
-	// WatermarkLagSeconds is how far the shard's output trails the
-	// answering node's clock.
-	WatermarkLagSeconds *float64        `json:"watermarkLagSeconds,omitempty"`
-	Replicas            []replicaStatus `json:"replicas"`
-}
-
-type nodeStatus struct {
-	ID         string `json:"id"`
-	Member     bool   `json:"member"`
-	Registered bool   `json:"registered"`
-	GRPCAddr   string `json:"grpcAddr,omitempty"`
-	HTTPAddr   string `json:"httpAddr,omitempty"`
-}
-
-type clusterStatus struct {
-	Node     string        `json:"node"` // the node that answered
-	TimeMs   int64         `json:"timeMs"`
-	Shards   int           `json:"shards"`
-	Replicas int           `json:"replicas"`
-	Nodes    []nodeStatus  `json:"nodes"`
-	Shard    []shardStatus `json:"shardStatus"`
-}
 
 func (s *server) registerStatus(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/status/replicas", func(w http.ResponseWriter, _ *http.Request) {
@@ -93,12 +40,12 @@ func (s *server) registerStatus(mux *http.ServeMux) {
 }
 
 // replicaStatuses reports the node's replicas.
-func (s *server) replicaStatuses() []replicaStatus {
+func (s *server) replicaStatuses() []clusterstatus.Replica {
 	node := s.cfg.Cluster.Node
-	var out []replicaStatus
+	var out []clusterstatus.Replica
 	for _, ls := range s.localShards() {
 		st := ls.rep.Published()
-		rs := replicaStatus{Node: node, Shard: ls.id, EmittedMs: knownMs(st.Watermark),
+		rs := clusterstatus.Replica{Node: node, Shard: ls.id, EmittedMs: knownMs(st.Watermark),
 			LagRecords: st.Lag, Offset: st.Offset, ActiveSeries: st.ActiveSeries}
 		if s.cluster != nil {
 			if cs, ok := s.cluster.shard(ls.id); ok {
@@ -121,7 +68,7 @@ func (s *server) replicaStatuses() []replicaStatus {
 // status gathers the cluster's status: the placement and registrations
 // from etcd, the leaderships as observed, and each node's report of its
 // replicas (local ones given).
-func (c *clusterNode) status(ctx context.Context, local []replicaStatus) (*clusterStatus, error) {
+func (c *clusterNode) status(ctx context.Context, local []clusterstatus.Replica) (*clusterstatus.Report, error) {
 	p, _, err := c.store.Get(ctx)
 	if err != nil {
 		return nil, err
@@ -131,14 +78,14 @@ func (c *clusterNode) status(ctx context.Context, local []replicaStatus) (*clust
 		return nil, err
 	}
 	now := time.Now()
-	st := &clusterStatus{Node: c.cfg.Cluster.Node, TimeMs: now.UnixMilli(), Shards: p.Shards, Replicas: p.Replicas}
+	st := &clusterstatus.Report{Node: c.cfg.Cluster.Node, TimeMs: now.UnixMilli(), Shards: p.Shards, Replicas: p.Replicas}
 	for _, id := range p.Nodes() {
 		n, reg := regs[id]
-		st.Nodes = append(st.Nodes, nodeStatus{ID: id, Member: slices.Contains(p.Members, id), Registered: reg,
+		st.Nodes = append(st.Nodes, clusterstatus.Node{ID: id, Member: slices.Contains(p.Members, id), Registered: reg,
 			GRPCAddr: n.GRPCAddr, HTTPAddr: n.HTTPAddr})
 	}
 	// Each node's report, asked at once.
-	reports := map[string][]replicaStatus{c.cfg.Cluster.Node: local}
+	reports := map[string][]clusterstatus.Replica{c.cfg.Cluster.Node: local}
 	errs := map[string]error{}
 	var (
 		mu sync.Mutex
@@ -158,13 +105,13 @@ func (c *clusterNode) status(ctx context.Context, local []replicaStatus) (*clust
 	wg.Wait()
 	views := c.observer.Shards(p.Shards)
 	for i, v := range views {
-		ss := shardStatus{Shard: int32(i), Leader: v.Leader, Term: v.Term, WatermarkMs: knownMs(v.Mark.Watermark)}
+		ss := clusterstatus.Shard{Shard: int32(i), Leader: v.Leader, Term: v.Term, WatermarkMs: knownMs(v.Mark.Watermark)}
 		if ss.WatermarkMs != nil {
 			lag := max(0, float64(now.UnixMilli()-v.Mark.Watermark)/1000)
 			ss.WatermarkLagSeconds = &lag
 		}
 		for _, r := range p.Assignment[i] {
-			rs := replicaStatus{Node: r.Node, Shard: int32(i), State: r.State}
+			rs := clusterstatus.Replica{Node: r.Node, Shard: int32(i), State: r.State}
 			switch rep, ok := findReplica(reports[r.Node], int32(i)); {
 			case ok:
 				rs = rep
@@ -200,17 +147,17 @@ func registered(regs map[string]placement.Node, id string) bool {
 	return ok
 }
 
-func findReplica(rs []replicaStatus, shard int32) (replicaStatus, bool) {
+func findReplica(rs []clusterstatus.Replica, shard int32) (clusterstatus.Replica, bool) {
 	for _, r := range rs {
 		if r.Shard == shard {
 			return r, true
 		}
 	}
-	return replicaStatus{}, false
+	return clusterstatus.Replica{}, false
 }
 
 // fetchReplicas asks the node at addr for its replicas' status.
-func fetchReplicas(ctx context.Context, addr string) ([]replicaStatus, error) {
+func fetchReplicas(ctx context.Context, addr string) ([]clusterstatus.Replica, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/status/replicas", nil)
@@ -223,9 +170,9 @@ func fetchReplicas(ctx context.Context, addr string) ([]replicaStatus, error) {
 	}
 	defer resp.Body.Close()
 	var env struct {
-		Status string          `json:"status"`
-		Data   []replicaStatus `json:"data"`
-		Error  string          `json:"error"`
+		Status string                  `json:"status"`
+		Data   []clusterstatus.Replica `json:"data"`
+		Error  string                  `json:"error"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
 		return nil, fmt.Errorf("ask %s: %s: %w", addr, resp.Status, err)

@@ -16,6 +16,7 @@
 //	tumblectl placement add-node node-d
 //	tumblectl placement remove-node node-a
 //	tumblectl placement mark-available 3 node-d
+//	tumblectl cluster status --url http://node-a:9201
 //
 // loadgen writes a generated fleet's samples as JSON lines; with --brokers
 // it produces them to a Kafka topic in real time instead, as protobuf batches
@@ -51,6 +52,12 @@
 // replaces leaves once it has caught up. Nodes mark their own replicas
 // available; placement mark-available does it by hand. Every change is a
 // compare-and-swap, safe while nodes change the placement too.
+//
+// cluster status asks a node (--url) for the cluster as it sees it: the
+// nodes, and per shard its leader, term, flush watermark and how far it
+// trails the clock, then each replica's state, role, how far it trails
+// the watermark, the records it has left to read, and whether it can take
+// the lead (or why not), then warnings; --json writes the report.
 //
 // Exit status: 0 on success, 1 when input lines were skipped (each is
 // reported on stderr with its line number) or, for tsdb verify, when
@@ -92,6 +99,7 @@ const usage = `usage:
   tumblectl placement remove-node ID [ETCD FLAGS]
   tumblectl placement mark-available SHARD ID [ETCD FLAGS]
     ETCD FLAGS: [--etcd HOST:PORT[,...]] [--prefix /tumble] [--dial-timeout D] [--timeout D]
+  tumblectl cluster status [--url http://NODE:9201] [--json]
 Run a command with -h for its flags.
 `
 
@@ -132,6 +140,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		status, err = placementRemoveNodeCmd(rest[1:], stdout, stderr)
 	case cmd == "placement" && len(rest) > 0 && rest[0] == "mark-available":
 		status, err = placementMarkAvailableCmd(rest[1:], stdout, stderr)
+	case cmd == "cluster" && len(rest) > 0 && rest[0] == "status":
+		status, err = clusterStatusCmd(rest[1:], stdout, stderr)
 	case cmd == "-h" || cmd == "--help" || cmd == "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

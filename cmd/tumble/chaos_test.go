@@ -81,19 +81,10 @@ func TestChaos(t *testing.T) {
 	}
 
 	c := &chaosCluster{t: t, bin: bin, ctl: ctl, nodes: map[string]*chaosNode{}}
+	c.cleanup()
 	for _, id := range []string{"a", "b", "c"} {
 		c.nodes[id] = c.newNode(dir, id, rulesPath, b.Addr(), tcpproxy.Start(t, etcdAddr))
 	}
-	// Registered after the brokers' and etcd's cleanups, so it runs
-	// before them; on a failure, the nodes' logs end the output.
-	t.Cleanup(func() {
-		for _, n := range c.nodes {
-			n.stop(syscall.SIGKILL)
-			if t.Failed() {
-				t.Logf("the end of node %s's log:\n%s", n.id, tail(n.logPath))
-			}
-		}
-	})
 	for _, n := range c.nodes {
 		n.start()
 	}
@@ -128,6 +119,7 @@ func TestChaos(t *testing.T) {
 		}
 		if k == partitionAt {
 			c.partition(obs, wlog)
+			c.addNode(dir, "d", rulesPath, b.Addr(), etcdAddr, obs)
 			break
 		}
 		failovers = append(failovers, c.killLeader(rng, obs, wlog)...)
@@ -215,6 +207,66 @@ type chaosCluster struct {
 	bin   string
 	ctl   string
 	nodes map[string]*chaosNode
+}
+
+// cleanup registers the nodes' end: after the broker's and etcd's
+// cleanups, so it runs before them; on a failure, the nodes' logs end the
+// output.
+func (c *chaosCluster) cleanup() {
+	c.t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.stop(syscall.SIGKILL)
+			if c.t.Failed() {
+				c.t.Logf("the end of node %s's log:\n%s", n.id, tail(n.logPath))
+			}
+		}
+	})
+}
+
+// addNode starts node id and adds it to the placement: shards move to it
+// in hand-overs, which must complete (the new replicas caught up and
+// available, the ones they replace gone) with every shard led.
+func (c *chaosCluster) addNode(dir, id, rulesPath, broker, etcdAddr string, obs *leader.Observer) {
+	t := c.t
+	t.Helper()
+	n := c.newNode(dir, id, rulesPath, broker, tcpproxy.Start(t, etcdAddr))
+	c.nodes[id] = n
+	n.start()
+	began := time.Now()
+	if out, err := exec.Command(c.ctl, "placement", "add-node", id, "--etcd", etcdAddr, "--prefix", chaosPrefix).CombinedOutput(); err != nil {
+		t.Fatalf("tumblectl placement add-node %s: %v\n%s", id, err, out)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out, err := exec.Command(c.ctl, "cluster", "status", "--url", n.base(), "--json").Output()
+		var st clusterstatus.Report
+		if err == nil && json.Unmarshal(out, &st) == nil && handedOver(&st, id) {
+			t.Logf("node %s added: hand-overs done in %s", id, time.Since(began).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hand-overs to node %s did not complete in 90s: %v\n%s", id, err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.waitAllLed(obs, 90*time.Second)
+}
+
+// handedOver reports whether st shows node id holding replicas, and every
+// replica of every shard available.
+func handedOver(st *clusterstatus.Report, id string) bool {
+	held := 0
+	for _, s := range st.Shard {
+		for _, r := range s.Replicas {
+			if r.State != "available" || r.Error != "" {
+				return false
+			}
+			if r.Node == id {
+				held++
+			}
+		}
+	}
+	return held > 0
 }
 
 // chaosNode is one tumble process of the cluster, reaching etcd through a
@@ -792,12 +844,12 @@ func readStorage(dir string) (map[string]float64, error) {
 	return got, nil
 }
 
-// checkStatus requires st to show the settled cluster: three live members,
+// checkStatus requires st to show the settled cluster: four live members,
 // each shard led, its output at the end of the workload, every replica
 // reporting, caught up and able to lead.
 func checkStatus(t *testing.T, st *clusterstatus.Report, closer int64) {
 	t.Helper()
-	if st.Shards != chaosShards || st.Replicas != 2 || len(st.Nodes) != 3 || len(st.Shard) != chaosShards {
+	if st.Shards != chaosShards || st.Replicas != 2 || len(st.Nodes) != 4 || len(st.Shard) != chaosShards {
 		t.Errorf("cluster status: %d shards, %d replicas, %d nodes, %d shard rows", st.Shards, st.Replicas, len(st.Nodes), len(st.Shard))
 	}
 	for _, n := range st.Nodes {

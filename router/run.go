@@ -86,6 +86,16 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		return fmt.Errorf("router: kafka client: %w", err)
 	}
 	defer sess.Close()
+	// Claim the transactional ID now, not at the first record: that aborts
+	// a transaction a killed run of this router left open, which would
+	// otherwise hold every reader of the shard partitions back until it
+	// timed out, even if this run is given nothing to route.
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("router: claim transactional ID %s: %w", "tumble-router-"+cfg.ID, err)
+	}
 
 	// Every series the router may count, from the start.
 	for _, t := range cfg.RawTopics {

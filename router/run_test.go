@@ -389,8 +389,20 @@ func TestRunKfakeRevoked(t *testing.T) {
 	startRouter(t, c, b, "b", []string{"raw"}, 50*time.Millisecond, nil)
 	wait("router a loses partitions", func() bool { return len(a.Published().Lag) < parts })
 	round()
-	wait("both routers lag on their partitions", func() bool {
-		return len(a.Published().Lag)+len(b.Published().Lag) == parts && len(b.Published().Lag) > 0
+	// Each has routed the second round on its partitions.
+	wait("both routers lag on their partitions, by nothing", func() bool {
+		la, lb := a.Published().Lag, b.Published().Lag
+		for _, lag := range la {
+			if lag != 0 {
+				return false
+			}
+		}
+		for _, lag := range lb {
+			if lag != 0 {
+				return false
+			}
+		}
+		return len(la)+len(lb) == parts && len(lb) > 0
 	})
 	la, lb := a.Published().Lag, b.Published().Lag
 	for tp, lag := range la {
@@ -467,6 +479,52 @@ func TestRunWatermarkWithSamples(t *testing.T) {
 	for p := range int32(testShards) {
 		if highest[p] != ts+60_000 {
 			t.Errorf("shard %d: highest watermark %d, want %d (the second batch's)", p, highest[p], ts+60_000)
+		}
+	}
+}
+
+// TestRunAbortsPredecessorTransaction: a router killed mid-transaction
+// leaves it open, and readers of the shard partitions (read committed)
+// cannot pass it. Restarted, even with nothing to route, the router claims
+// its transactional ID at once, which aborts it.
+func TestRunAbortsPredecessorTransaction(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	c := testCluster(t, map[string]int32{"raw": 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dead := testClient(t, c, kgo.TransactionalID("tumble-router-a"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := dead.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.ProduceSync(ctx, &kgo.Record{Topic: testShardTopic, Partition: 0, Value: []byte("left open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	other := testClient(t, c, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := other.ProduceSync(ctx, &kgo.Record{Topic: testShardTopic, Partition: 0, Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	reader := testClient(t, c, kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{testShardTopic: {0: kgo.NewOffset().AtStart()}}))
+	pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	if n := reader.PollFetches(pctx).NumRecords(); n != 0 {
+		t.Fatalf("read %d records past an open transaction", n)
+	}
+	pcancel()
+
+	stop := startRouter(t, c, testRouter(t, testShards), "a", []string{"raw"}, 50*time.Millisecond, nil)
+	defer stop()
+	for {
+		fs := reader.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("the shard partition stayed blocked by the predecessor's transaction")
+		}
+		var vals []string
+		fs.EachRecord(func(r *kgo.Record) { vals = append(vals, string(r.Value)) })
+		if len(vals) > 0 {
+			if !slices.Equal(vals, []string{"after"}) {
+				t.Fatalf("read %q, want only the record after the aborted transaction", vals)
+			}
+			return
 		}
 	}
 }

@@ -393,15 +393,22 @@ func (c *chaosCluster) waitAllLed(obs *leader.Observer, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for {
 		ok := true
-		for _, v := range obs.Shards(chaosShards) {
-			ok = ok && v.Leader != "" && len(v.Candidates) == 2
-		}
+		// Each shard led by the node etcd names, with the term etcd has,
+		// and no other; every replica able to take over.
+		leaders := map[int32]string{}
 		for _, n := range c.nodes {
 			rs, err := n.replicas()
 			ok = ok && err == nil && len(rs) > 0
 			for _, r := range rs {
 				ok = ok && (r.Leading || r.CanLead == "yes")
+				if r.Leading {
+					ok = ok && leaders[r.Shard] == ""
+					leaders[r.Shard] = fmt.Sprintf("%s@%d", r.Node, r.Term)
+				}
 			}
+		}
+		for _, v := range obs.Shards(chaosShards) {
+			ok = ok && v.Leader != "" && len(v.Candidates) == 2 && leaders[v.Shard] == fmt.Sprintf("%s@%d", v.Leader, v.Term)
 		}
 		if ok {
 			return
@@ -428,12 +435,7 @@ func (c *chaosCluster) killLeader(rng *rand.Rand, obs *leader.Observer, wlog *wi
 	t.Helper()
 	views := obs.Shards(chaosShards)
 	victim := c.nodes[views[rng.IntN(len(views))].Leader]
-	led := map[int32]int64{}
-	for _, v := range views {
-		if v.Leader == victim.id {
-			led[v.Shard] = v.Term
-		}
-	}
+	led := c.ledBy(victim)
 	killed := time.Now()
 	victim.stop(syscall.SIGKILL)
 	t.Logf("killed node %s, leader of shards %v", victim.id, slices.Sorted(maps.Keys(led)))
@@ -466,6 +468,22 @@ func (c *chaosCluster) killLeader(rng *rand.Rand, obs *leader.Observer, wlog *wi
 	return out
 }
 
+// ledBy returns the shards n leads, with their terms, as n reports them.
+func (c *chaosCluster) ledBy(n *chaosNode) map[int32]int64 {
+	c.t.Helper()
+	rs, err := n.replicas()
+	if err != nil {
+		c.t.Fatalf("node %s: %v", n.id, err)
+	}
+	led := map[int32]int64{}
+	for _, r := range rs {
+		if r.Leading {
+			led[r.Shard] = r.Term
+		}
+	}
+	return led
+}
+
 // etcdOutage stops etcd for ten seconds, then waits for the cluster to
 // settle.
 func (c *chaosCluster) etcdOutage(etcd *etcdtest.Server, obs *leader.Observer) {
@@ -487,14 +505,8 @@ func (c *chaosCluster) etcdOutage(etcd *etcdtest.Server, obs *leader.Observer) {
 func (c *chaosCluster) partition(obs *leader.Observer, wlog *windowLog) {
 	t := c.t
 	t.Helper()
-	views := obs.Shards(chaosShards)
-	victim := c.nodes[views[0].Leader]
-	led := map[int32]int64{}
-	for _, v := range views {
-		if v.Leader == victim.id {
-			led[v.Shard] = v.Term
-		}
-	}
+	victim := c.nodes[obs.Shard(0).Leader]
+	led := c.ledBy(victim)
 	cut := time.Now()
 	victim.proxy.Cut()
 	var stopped time.Time

@@ -1,6 +1,7 @@
 package etcdtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,6 +107,23 @@ type process struct {
 // signal sends sig to the process; it fails only when the process has
 // exited, which its caller learns from done.
 func (p *process) signal(sig os.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+// waitState waits, a second at most, until the kernel shows the process in
+// state (a letter of /proc/PID/stat: 'T' is stopped). A signal is delivered
+// asynchronously: a process told to stop may answer a request meanwhile.
+func (p *process) waitState(state byte) {
+	path := fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return
+		}
+		// pid (comm) state …: comm may hold spaces and parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == state {
+			return
+		}
+	}
+}
 
 // kill kills the process and waits for it to exit; it is safe twice.
 func (p *process) kill() {

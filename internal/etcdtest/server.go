@@ -137,6 +137,7 @@ func (s *Server) Pause() {
 	defer s.mu.Unlock()
 	if s.proc != nil && !s.paused {
 		s.proc.signal(syscall.SIGSTOP)
+		s.proc.waitState('T')
 		s.paused = true
 	}
 }

@@ -3,6 +3,7 @@ package leader
 import (
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/tumblemetrics/tumble/windowlog"
 )
@@ -18,6 +19,12 @@ type Retained struct {
 	emitted int64 // the replica's emitted watermark
 	ws      []windowlog.Window
 	notify  chan struct{}
+
+	// The file the windows are kept in, if any (see OpenRetained).
+	path  string
+	dirty bool
+	saved time.Time
+	buf   []byte
 }
 
 // NewRetained returns the retained windows of a replica whose emitted
@@ -45,6 +52,7 @@ func (r *Retained) Add(emitted int64, ws []windowlog.Window) {
 		r.ws[i] = w
 	}
 	r.emitted = max(r.emitted, emitted)
+	r.changed()
 	r.mu.Unlock()
 	select {
 	case r.notify <- struct{}{}:
@@ -101,6 +109,7 @@ func (r *Retained) Prune(upto int64) {
 	i := sort.Search(len(r.ws), func(i int) bool { return r.ws[i].CloseMs > upto })
 	r.ws = append(r.ws[:0], r.ws[i:]...)
 	r.from = upto
+	r.changed()
 }
 
 // Len returns the number of windows held.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -58,8 +59,9 @@ func (c *clusterNode) openShard(id int32, state placement.State) (_ *clusterShar
 	if err != nil {
 		return nil, err
 	}
-	// The replica reports the windows it closes from where it resumes.
-	cs.retained = leader.NewRetained(cs.rep.Stats().Watermark)
+	// The replica reports the windows it closes from where it resumes;
+	// those it closed before, its file keeps.
+	cs.retained = leader.OpenRetained(leader.RetainedPath(dir), cs.rep.Stats().Watermark, log)
 	if cs.emitter, err = windowlog.NewEmitter(c.cfg.Kafka.WindowTopic, id, c.kopts...); err != nil {
 		return nil, fmt.Errorf("shard %d: window log: %w", id, err)
 	}
@@ -108,13 +110,17 @@ func (cs *clusterShard) stop() error {
 }
 
 func (cs *clusterShard) close() error {
+	var errs []error
 	if cs.emitter != nil {
 		cs.emitter.Close()
 	}
-	if cs.db != nil {
-		return cs.db.Close()
+	if cs.retained != nil {
+		errs = append(errs, cs.retained.Save())
 	}
-	return nil
+	if cs.db != nil {
+		errs = append(errs, cs.db.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // serving reports whether queries may read the replica: one catching up

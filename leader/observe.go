@@ -41,7 +41,7 @@ type Observer struct {
 
 	mu     sync.Mutex
 	synced bool
-	keys   map[string]observed
+	shards map[int32]map[string]observed // by shard, the keys under <prefix>/shards/<n>/
 }
 
 type observed struct {
@@ -56,7 +56,7 @@ func NewObserver(cli *clientv3.Client, prefix string, log *slog.Logger) *Observe
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Observer{cli: cli, prefix: strings.TrimSuffix(prefix, "/") + "/shards/", log: log,
-		retry: 500 * time.Millisecond, keys: map[string]observed{}}
+		retry: 500 * time.Millisecond, shards: map[int32]map[string]observed{}}
 }
 
 // Run reads every shard's keys and follows their changes until ctx ends;
@@ -82,12 +82,11 @@ func (o *Observer) load(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	keys := make(map[string]observed, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		keys[string(kv.Key)] = observed{create: kv.CreateRevision, value: kv.Value}
-	}
 	o.mu.Lock()
-	o.keys, o.synced = keys, true
+	o.shards, o.synced = map[int32]map[string]observed{}, true
+	for _, kv := range resp.Kvs {
+		o.put(string(kv.Key), observed{create: kv.CreateRevision, value: kv.Value})
+	}
 	o.mu.Unlock()
 	return resp.Header.Revision, nil
 }
@@ -102,9 +101,9 @@ func (o *Observer) follow(ctx context.Context, from int64) {
 		o.mu.Lock()
 		for _, ev := range resp.Events {
 			if ev.Type == clientv3.EventTypeDelete {
-				delete(o.keys, string(ev.Kv.Key))
+				o.delete(string(ev.Kv.Key))
 			} else {
-				o.keys[string(ev.Kv.Key)] = observed{create: ev.Kv.CreateRevision, value: ev.Kv.Value}
+				o.put(string(ev.Kv.Key), observed{create: ev.Kv.CreateRevision, value: ev.Kv.Value})
 			}
 		}
 		o.mu.Unlock()
@@ -118,48 +117,73 @@ func (o *Observer) Synced() bool {
 	return o.synced
 }
 
+// shardOf splits a key under the prefix into its shard and the rest
+// ("watermark", "leader/<lease>").
+func (o *Observer) shardOf(key string) (int32, string, bool) {
+	num, rest, _ := strings.Cut(strings.TrimPrefix(key, o.prefix), "/")
+	s, err := strconv.ParseInt(num, 10, 32)
+	return int32(s), rest, err == nil && s >= 0
+}
+
+func (o *Observer) put(key string, kv observed) {
+	s, _, ok := o.shardOf(key)
+	if !ok {
+		return
+	}
+	if o.shards[s] == nil {
+		o.shards[s] = map[string]observed{}
+	}
+	o.shards[s][key] = kv
+}
+
+func (o *Observer) delete(key string) {
+	if s, _, ok := o.shardOf(key); ok {
+		delete(o.shards[s], key)
+	}
+}
+
 // Shard returns the view of shard as last observed.
 func (o *Observer) Shard(shard int32) View {
-	return o.Shards(int(shard) + 1)[shard]
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.view(shard)
 }
 
 // Shards returns the views of shards 0 to n-1 as last observed.
 func (o *Observer) Shards(n int) []View {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	views := make([]View, n)
+	for i := range views {
+		views[i] = o.view(int32(i))
+	}
+	return views
+}
+
+func (o *Observer) view(shard int32) View {
+	v := View{Shard: shard, Mark: Mark{Watermark: math.MinInt64}}
 	type cand struct {
 		create int64
 		node   string
 	}
-	cands := make([][]cand, n)
-	for i := range views {
-		views[i] = View{Shard: int32(i), Mark: Mark{Watermark: math.MinInt64}}
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for key, kv := range o.keys {
-		rest := strings.TrimPrefix(key, o.prefix)
-		num, what, _ := strings.Cut(rest, "/")
-		s, err := strconv.Atoi(num)
-		if err != nil || s < 0 || s >= n {
-			continue
-		}
+	var cands []cand
+	for key, kv := range o.shards[shard] {
+		_, what, _ := o.shardOf(key)
 		switch {
 		case what == "watermark":
-			if m, err := parseMark(int32(s), kv.value); err == nil {
-				views[s].Mark = m
+			if m, err := parseMark(shard, kv.value); err == nil {
+				v.Mark = m
 			}
 		case strings.HasPrefix(what, "leader/"):
-			cands[s] = append(cands[s], cand{kv.create, string(kv.value)})
+			cands = append(cands, cand{kv.create, string(kv.value)})
 		}
 	}
-	for s, cs := range cands {
-		slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(a.create, b.create) })
-		for _, c := range cs {
-			views[s].Candidates = append(views[s].Candidates, c.node)
-		}
-		if len(cs) > 0 {
-			views[s].Leader, views[s].Term = cs[0].node, cs[0].create
-		}
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.create, b.create) })
+	for _, c := range cands {
+		v.Candidates = append(v.Candidates, c.node)
 	}
-	return views
+	if len(cands) > 0 {
+		v.Leader, v.Term = cands[0].node, cands[0].create
+	}
+	return v
 }

@@ -274,7 +274,9 @@ func (r *Replica) Apply(offset int64, value []byte) error {
 		return nil
 	case shard.KindWatermark:
 		r.stats.Watermarks++
-		if r.rec.Watermark > r.routers[r.rec.Router] {
+		if r.rec.Watermark == shard.RouterLeft {
+			delete(r.routers, r.rec.Router)
+		} else if w, ok := r.routers[r.rec.Router]; !ok || r.rec.Watermark > w {
 			r.routers[r.rec.Router] = r.rec.Watermark
 		}
 		return r.advance()

@@ -343,3 +343,34 @@ func TestWindowRecords(t *testing.T) {
 		t.Errorf("%d windows after restarts, %d without", len(got), len(want))
 	}
 }
+
+// TestRouterLeft: the shard's watermark is the slowest router's; once that
+// router says it has left, the others' watermark closes windows, and if it
+// writes again, it is waited for again.
+func TestRouterLeft(t *testing.T) {
+	db, r := open(t, t.TempDir())
+	defer db.Close()
+	const base = int64(1_767_225_600_000)
+	off := int64(0)
+	apply := func(router string, wm int64) {
+		t.Helper()
+		if err := r.Apply(off, shard.AppendWatermark(nil, router, wm)); err != nil {
+			t.Fatal(err)
+		}
+		off++
+	}
+	apply("a", base+60_000)
+	apply("b", base+10_000)
+	if got := r.watermark(); got != base+10_000 {
+		t.Fatalf("two routers: watermark %d, want b's %d", got-base, 10_000)
+	}
+	apply("b", shard.RouterLeft)
+	if got := r.watermark(); got != base+60_000 {
+		t.Fatalf("b left: watermark %d, want a's %d", got-base, 60_000)
+	}
+	apply("b", base+70_000)
+	apply("a", base+80_000)
+	if got := r.watermark(); got != base+70_000 {
+		t.Fatalf("b back: watermark %d, want b's %d", got-base, 70_000)
+	}
+}

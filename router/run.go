@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tumblemetrics/tumble/sample"
@@ -35,6 +36,13 @@ type Config struct {
 	// OnBatch, if set, is called after each committed transaction with the
 	// number of raw records it consumed (for metrics and tests).
 	OnBatch func(records int)
+	// LeaveOnStop, if set, is asked when Run's context ends: if it says
+	// the router stops for good (its node left the cluster), the router
+	// writes shard.RouterLeft to every shard partition, so that the
+	// replicas stop waiting for its watermark. A router that restarts must
+	// not: its partitions may hold samples older than the others'
+	// watermarks, which would then be late.
+	LeaveOnStop func() bool
 }
 
 // Dead-letter record headers.
@@ -70,7 +78,7 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		// its partitions back at once, instead of waiting for the group
 		// to time the killed one out. A router that stops for good hands
 		// its partitions on after the session timeout.
-		kgo.InstanceID("tumble-router-" + cfg.ID),
+		kgo.InstanceID(instanceID(cfg.ID)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequireStableFetchOffsets(),
@@ -92,7 +100,7 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 	// timed out, even if this run is given nothing to route.
 	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return r.stopped(sess, cfg, clientOpts)
 		}
 		return fmt.Errorf("router: claim transactional ID %s: %w", "tumble-router-"+cfg.ID, err)
 	}
@@ -123,7 +131,7 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		fs := sess.PollFetches(pctx)
 		pcancel()
 		if ctx.Err() != nil {
-			return nil
+			return r.stopped(sess, cfg, clientOpts)
 		}
 		for _, fe := range fs.Errors() {
 			if !errors.Is(fe.Err, context.DeadlineExceeded) {
@@ -213,6 +221,63 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		}
 	}
 }
+
+// stopped ends Run when its context ended: if the router goes for good,
+// it says so to the shards and leaves the routers' group.
+func (r *Router) stopped(sess *kgo.GroupTransactSession, cfg Config, clientOpts []kgo.Opt) error {
+	if cfg.LeaveOnStop == nil || !cfg.LeaveOnStop() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.leave(ctx, sess, cfg); err != nil {
+		return err
+	}
+	// A static member that closes stays in the group, its partitions
+	// unread, until the session timeout: remove it by its instance ID.
+	sess.Close()
+	adm, err := kgo.NewClient(clientOpts...)
+	if err != nil {
+		return fmt.Errorf("router: leave the group: %w", err)
+	}
+	defer adm.Close()
+	resps, err := kadm.NewClient(adm).LeaveGroup(ctx, kadm.LeaveGroup(cfg.Group).InstanceIDs(instanceID(cfg.ID)).Reason("router left the cluster"))
+	if err == nil {
+		err = resps.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("router: leave the group %s: %w", cfg.Group, err)
+	}
+	cfg.Logger.Info("router left: the shards no longer wait for its watermark, its partitions go to the others", "router", cfg.ID)
+	return nil
+}
+
+// leave writes, in a transaction of its own, that the router has left to
+// every shard partition.
+func (r *Router) leave(ctx context.Context, sess *kgo.GroupTransactSession, cfg Config) error {
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("router: leave: begin transaction: %w", err)
+	}
+	v := shard.AppendWatermark(nil, cfg.ID, shard.RouterLeft)
+	for p := range r.shards {
+		sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: int32(p), Value: v}, nil)
+	}
+	if err := sess.Client().Flush(ctx); err != nil {
+		sess.End(ctx, kgo.TryAbort)
+		return fmt.Errorf("router: leave: %w", err)
+	}
+	committed, err := sess.End(ctx, kgo.TryCommit)
+	if err != nil {
+		return fmt.Errorf("router: leave: end transaction: %w", err)
+	}
+	if !committed {
+		return errors.New("router: leave: the transaction was aborted")
+	}
+	return nil
+}
+
+// instanceID is the router's static member ID in the routers' group.
+func instanceID(id string) string { return "tumble-router-" + id }
 
 // formatOf returns the format a raw record's content-type header declares.
 func formatOf(rec *kgo.Record) sample.Format {

@@ -53,11 +53,19 @@ func testClient(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
 func startRouter(t *testing.T, c *kfake.Cluster, r *Router, id string, raw []string, every time.Duration,
 	onBatch func(int), opts ...kgo.Opt) (stop func()) {
 	t.Helper()
+	return startRouterConfig(t, c, r, Config{RawTopics: raw, ID: id, IdleWake: every, OnBatch: onBatch}, opts...)
+}
+
+// startRouterConfig is startRouter with the whole Config; the group and
+// the topics are the tests'.
+func startRouterConfig(t *testing.T, c *kfake.Cluster, r *Router, cfg Config, opts ...kgo.Opt) (stop func()) {
+	t.Helper()
+	id := cfg.ID
+	cfg.Group, cfg.ShardTopic, cfg.DeadLetterTopic = "routers", testShardTopic, testDeadTopic
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- r.Run(ctx, Config{RawTopics: raw, Group: "routers", ShardTopic: testShardTopic, DeadLetterTopic: testDeadTopic,
-			ID: id, IdleWake: every, OnBatch: onBatch}, append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
+		done <- r.Run(ctx, cfg, append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
 	}()
 	stopped := false
 	stop = func() {
@@ -526,5 +534,39 @@ func TestRunAbortsPredecessorTransaction(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestRunLeave: a router that stops for good writes that it left to every
+// shard partition; one that stops to restart writes nothing.
+func TestRunLeave(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	c := testCluster(t, map[string]int32{"raw": 1})
+	startRouterConfig(t, c, testRouter(t, testShards), Config{RawTopics: []string{"raw"}, ID: "restarts", IdleWake: 50 * time.Millisecond,
+		LeaveOnStop: func() bool { return false }})()
+	startRouterConfig(t, c, testRouter(t, testShards), Config{RawTopics: []string{"raw"}, ID: "goes", IdleWake: 50 * time.Millisecond,
+		LeaveOnStop: func() bool { return true }})()
+
+	cl := testClient(t, c, kgo.ConsumeTopics(testShardTopic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	left := map[int32]string{}
+	var dec shard.Decoder
+	for len(left) < testShards {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("leave records: %v, want one in each of %d partitions", left, testShards)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			var sr shard.Record
+			if err := dec.Decode(rec.Value, &sr); err != nil {
+				t.Fatalf("shard record at %d/%d: %v", rec.Partition, rec.Offset, err)
+			}
+			if sr.Kind != shard.KindWatermark || sr.Watermark != shard.RouterLeft || sr.Router != "goes" || left[rec.Partition] != "" {
+				t.Errorf("partition %d: record %+v; want one leave record of router goes", rec.Partition, sr)
+			}
+			left[rec.Partition] = sr.Router
+		})
 	}
 }

@@ -121,8 +121,15 @@ func appendSpec(dst []byte, t *aggregator.Target) []byte {
 	return dst
 }
 
+// RouterLeft is the watermark a router writes when it stops for good: the
+// replicas stop waiting for its watermark (instead of waiting until it
+// trails the others by their router timeout). A router of the same ID that
+// writes a watermark again is waited for again.
+const RouterLeft = math.MinInt64
+
 // AppendWatermark appends a watermark record: router has routed every
-// sample it will route with event times up to wm (ms) — later ones are late.
+// sample it will route with event times up to wm (ms) — later ones are late
+// — or, if wm is RouterLeft, it has left.
 func AppendWatermark(dst []byte, router string, wm int64) []byte {
 	dst = append(dst, KindWatermark)
 	dst = appendString(dst, router)

@@ -120,6 +120,7 @@ func TestChaos(t *testing.T) {
 		if k == partitionAt {
 			c.partition(obs, wlog)
 			c.addNode(dir, "d", rulesPath, b.Addr(), etcdAddr, obs)
+			c.removeNode("c", etcdAddr, obs)
 			break
 		}
 		failovers = append(failovers, c.killLeader(rng, obs, wlog)...)
@@ -236,37 +237,65 @@ func (c *chaosCluster) addNode(dir, id, rulesPath, broker, etcdAddr string, obs 
 	if out, err := exec.Command(c.ctl, "placement", "add-node", id, "--etcd", etcdAddr, "--prefix", chaosPrefix).CombinedOutput(); err != nil {
 		t.Fatalf("tumblectl placement add-node %s: %v\n%s", id, err, out)
 	}
+	c.waitHandedOver(n, func(held int) bool { return held > 0 })
+	t.Logf("node %s added: hand-overs done in %s", id, time.Since(began).Round(time.Millisecond))
+	c.waitAllLed(obs, 90*time.Second)
+}
+
+// removeNode takes node id out of the placement: its replicas are handed
+// over to the others, and once none is left on it, it stops.
+func (c *chaosCluster) removeNode(id, etcdAddr string, obs *leader.Observer) {
+	t := c.t
+	t.Helper()
+	began := time.Now()
+	if out, err := exec.Command(c.ctl, "placement", "remove-node", id, "--etcd", etcdAddr, "--prefix", chaosPrefix).CombinedOutput(); err != nil {
+		t.Fatalf("tumblectl placement remove-node %s: %v\n%s", id, err, out)
+	}
+	n := c.nodes[id]
+	c.waitHandedOver(n, func(held int) bool { return held == 0 })
+	t.Logf("node %s removed: hand-overs done in %s", id, time.Since(began).Round(time.Millisecond))
+	if err := n.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("node %s on SIGTERM: %v", id, err)
+	}
+	delete(c.nodes, id)
+	c.waitAllLed(obs, 90*time.Second)
+}
+
+// waitHandedOver waits until the cluster status, as n sees it, has every
+// replica of every shard available and n holding a number of replicas that
+// held accepts.
+func (c *chaosCluster) waitHandedOver(n *chaosNode, held func(int) bool) {
+	t := c.t
+	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		out, err := exec.Command(c.ctl, "cluster", "status", "--url", n.base(), "--json").Output()
 		var st clusterstatus.Report
-		if err == nil && json.Unmarshal(out, &st) == nil && handedOver(&st, id) {
-			t.Logf("node %s added: hand-overs done in %s", id, time.Since(began).Round(time.Millisecond))
-			break
+		if err == nil && json.Unmarshal(out, &st) == nil && handedOver(&st, n.id, held) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the hand-overs to node %s did not complete in 90s: %v\n%s", id, err, out)
+			t.Fatalf("the hand-overs of node %s did not complete in 90s: %v\n%s", n.id, err, out)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	c.waitAllLed(obs, 90*time.Second)
 }
 
-// handedOver reports whether st shows node id holding replicas, and every
-// replica of every shard available.
-func handedOver(st *clusterstatus.Report, id string) bool {
-	held := 0
+// handedOver reports whether st shows every replica of every shard
+// available, and node id holding a number of them that held accepts.
+func handedOver(st *clusterstatus.Report, id string, held func(int) bool) bool {
+	n := 0
 	for _, s := range st.Shard {
 		for _, r := range s.Replicas {
 			if r.State != "available" || r.Error != "" {
 				return false
 			}
 			if r.Node == id {
-				held++
+				n++
 			}
 		}
 	}
-	return held > 0
+	return held(n)
 }
 
 // chaosNode is one tumble process of the cluster, reaching etcd through a
@@ -872,12 +901,12 @@ func readStorage(dir string) (map[string]float64, error) {
 	return got, nil
 }
 
-// checkStatus requires st to show the settled cluster: four live members,
+// checkStatus requires st to show the settled cluster: three live members,
 // each shard led, its output at the end of the workload, every replica
 // reporting, caught up and able to lead.
 func checkStatus(t *testing.T, st *clusterstatus.Report, closer int64) {
 	t.Helper()
-	if st.Shards != chaosShards || st.Replicas != 2 || len(st.Nodes) != 4 || len(st.Shard) != chaosShards {
+	if st.Shards != chaosShards || st.Replicas != 2 || len(st.Nodes) != 3 || len(st.Shard) != chaosShards {
 		t.Errorf("cluster status: %d shards, %d replicas, %d nodes, %d shard rows", st.Shards, st.Replicas, len(st.Nodes), len(st.Shard))
 	}
 	for _, n := range st.Nodes {

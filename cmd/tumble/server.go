@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -217,6 +218,7 @@ func (s *server) run(ctx context.Context) error {
 			RawTopics: s.cfg.Kafka.RawTopics, Group: s.cfg.Kafka.RouterGroup,
 			ShardTopic: s.cfg.Kafka.ShardTopic, DeadLetterTopic: s.cfg.Kafka.DeadLetterTopic,
 			ID: s.cfg.routerID(), Logger: s.log, OnBatch: s.metrics.routerBatch,
+			LeaveOnStop: s.leavingForGood,
 		}, kopts...))
 	})
 
@@ -299,6 +301,19 @@ func (e shardsExemplars) Select(start, end int64, ms ...[]*labels.Matcher) ([]ex
 		out = append(out, res...)
 	}
 	return out, nil
+}
+
+// leavingForGood reports whether the node stops for good: it is in a
+// cluster whose placement no longer has it (tumblectl placement
+// remove-node). Its router then says so to the shards, which stop waiting
+// for its watermark.
+func (s *server) leavingForGood() bool {
+	if s.cluster == nil {
+		return false
+	}
+	p := s.cluster.placed.Load()
+	node := s.cfg.Cluster.Node
+	return p != nil && !slices.Contains(p.Members, node) && len(p.ShardsOf(node)) == 0
 }
 
 // stopGRPC stops gs gracefully, or at once after limit.

@@ -236,17 +236,20 @@ func (r *Router) stopped(sess *kgo.GroupTransactSession, cfg Config, clientOpts 
 	// A static member that closes stays in the group, its partitions
 	// unread, until the session timeout: remove it by its instance ID.
 	sess.Close()
+	// Failing that, they move after the session timeout: worth a warning,
+	// not an error.
 	adm, err := kgo.NewClient(clientOpts...)
-	if err != nil {
-		return fmt.Errorf("router: leave the group: %w", err)
-	}
-	defer adm.Close()
-	resps, err := kadm.NewClient(adm).LeaveGroup(ctx, kadm.LeaveGroup(cfg.Group).InstanceIDs(instanceID(cfg.ID)).Reason("router left the cluster"))
 	if err == nil {
-		err = resps.Error()
+		var resps kadm.LeaveGroupResponses
+		resps, err = kadm.NewClient(adm).LeaveGroup(ctx, kadm.LeaveGroup(cfg.Group).InstanceIDs(instanceID(cfg.ID)).Reason("router left the cluster"))
+		if err == nil {
+			err = resps.Error()
+		}
+		adm.Close()
 	}
 	if err != nil {
-		return fmt.Errorf("router: leave the group %s: %w", cfg.Group, err)
+		cfg.Logger.Warn("router left, but not its group: its partitions move after the session timeout", "router", cfg.ID, "group", cfg.Group, "err", err)
+		return nil
 	}
 	cfg.Logger.Info("router left: the shards no longer wait for its watermark, its partitions go to the others", "router", cfg.ID)
 	return nil

@@ -542,10 +542,12 @@ func TestRunAbortsPredecessorTransaction(t *testing.T) {
 func TestRunLeave(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	c := testCluster(t, map[string]int32{"raw": 1})
-	startRouterConfig(t, c, testRouter(t, testShards), Config{RawTopics: []string{"raw"}, ID: "restarts", IdleWake: 50 * time.Millisecond,
-		LeaveOnStop: func() bool { return false }})()
+	// The one that goes first: a static member that stops to restart stays
+	// in the group, and the next join waits for it to come back.
 	startRouterConfig(t, c, testRouter(t, testShards), Config{RawTopics: []string{"raw"}, ID: "goes", IdleWake: 50 * time.Millisecond,
 		LeaveOnStop: func() bool { return true }})()
+	startRouterConfig(t, c, testRouter(t, testShards), Config{RawTopics: []string{"raw"}, ID: "restarts", IdleWake: 50 * time.Millisecond,
+		LeaveOnStop: func() bool { return false }})()
 
 	cl := testClient(t, c, kgo.ConsumeTopics(testShardTopic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	promstorage "github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/util/annotations"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -271,49 +272,52 @@ func labelHints(limit int64) *promstorage.LabelHints {
 // LabelNames lists the label names of the shard's matching series.
 func (s *Server) LabelNames(ctx context.Context, req *fanoutpb.LabelNamesRequest) (*fanoutpb.LabelNamesResponse, error) {
 	what := fmt.Sprintf("label names of shard %d", req.GetShard())
-	sh, err := s.shard(req.GetShard())
+	names, warnings, infos, err := s.labels(ctx, what, req.GetShard(), req.GetMatchers(), req.GetMint(), req.GetMaxt(),
+		func(q promstorage.Querier, ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
+			return q.LabelNames(ctx, labelHints(req.GetLimit()), ms...)
+		})
 	if err != nil {
 		return nil, err
 	}
-	ms, err := matchersFromPB(req.GetMatchers())
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "%s: %v", what, err)
-	}
-	q, err := sh.Querier(req.GetMint(), req.GetMaxt())
-	if err != nil {
-		return nil, storageStatus(ctx, err, what)
-	}
-	defer q.Close()
-	names, ann, err := q.LabelNames(ctx, labelHints(req.GetLimit()), ms...)
-	if err != nil {
-		return nil, storageStatus(ctx, err, what)
-	}
-	warnings, infos := annotationsToPB(ann)
 	return &fanoutpb.LabelNamesResponse{Names: names, Warnings: warnings, Infos: infos}, nil
 }
 
 // LabelValues lists the values of a label on the shard's matching series.
 func (s *Server) LabelValues(ctx context.Context, req *fanoutpb.LabelValuesRequest) (*fanoutpb.LabelValuesResponse, error) {
 	what := fmt.Sprintf("values of label %q on shard %d", req.GetName(), req.GetShard())
-	sh, err := s.shard(req.GetShard())
+	values, warnings, infos, err := s.labels(ctx, what, req.GetShard(), req.GetMatchers(), req.GetMint(), req.GetMaxt(),
+		func(q promstorage.Querier, ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
+			return q.LabelValues(ctx, req.GetName(), labelHints(req.GetLimit()), ms...)
+		})
 	if err != nil {
 		return nil, err
 	}
-	ms, err := matchersFromPB(req.GetMatchers())
+	return &fanoutpb.LabelValuesResponse{Values: values, Warnings: warnings, Infos: infos}, nil
+}
+
+// labels runs call on a querier of [mint, maxt] of the shard, with the
+// decoded matchers; what names the call in errors.
+func (s *Server) labels(ctx context.Context, what string, shard int32, pbms []*fanoutpb.Matcher, mint, maxt int64,
+	call func(promstorage.Querier, []*labels.Matcher) ([]string, annotations.Annotations, error)) (out, warnings, infos []string, err error) {
+	sh, err := s.shard(shard)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "%s: %v", what, err)
+		return nil, nil, nil, err
 	}
-	q, err := sh.Querier(req.GetMint(), req.GetMaxt())
+	ms, err := matchersFromPB(pbms)
 	if err != nil {
-		return nil, storageStatus(ctx, err, what)
+		return nil, nil, nil, status.Errorf(codes.InvalidArgument, "%s: %v", what, err)
+	}
+	q, err := sh.Querier(mint, maxt)
+	if err != nil {
+		return nil, nil, nil, storageStatus(ctx, err, what)
 	}
 	defer q.Close()
-	values, ann, err := q.LabelValues(ctx, req.GetName(), labelHints(req.GetLimit()), ms...)
+	out, ann, err := call(q, ms)
 	if err != nil {
-		return nil, storageStatus(ctx, err, what)
+		return nil, nil, nil, storageStatus(ctx, err, what)
 	}
-	warnings, infos := annotationsToPB(ann)
-	return &fanoutpb.LabelValuesResponse{Values: values, Warnings: warnings, Infos: infos}, nil
+	warnings, infos = annotationsToPB(ann)
+	return out, warnings, infos, nil
 }
 
 // Exemplars returns the exemplars of the shard's series matching any of the

@@ -25,6 +25,7 @@ import (
 	"github.com/tumblemetrics/tumble/aggregator"
 	"github.com/tumblemetrics/tumble/fanout"
 	"github.com/tumblemetrics/tumble/leader"
+	"github.com/tumblemetrics/tumble/placement"
 	"github.com/tumblemetrics/tumble/queryapi"
 	"github.com/tumblemetrics/tumble/replica"
 	"github.com/tumblemetrics/tumble/router"
@@ -56,10 +57,13 @@ type server struct {
 
 // localShard is a replica of a shard the node holds.
 type localShard struct {
-	id   int32
-	rep  *replica.Replica
-	db   *storage.DB
-	lead *leader.Shard // nil when the node runs alone
+	id  int32
+	rep *replica.Replica
+	db  *storage.DB
+	// lead and state are the replica's leadership and placement state in
+	// a cluster: nil and "" when the node runs alone.
+	lead  *leader.Shard
+	state placement.State
 }
 
 // localShards returns the replicas the node holds, by shard.
@@ -73,7 +77,7 @@ func (s *server) localShards() []localShard {
 	}
 	var out []localShard
 	for _, cs := range s.cluster.list() {
-		out = append(out, localShard{id: cs.id, rep: cs.rep, db: cs.db, lead: cs.lead})
+		out = append(out, localShard{id: cs.id, rep: cs.rep, db: cs.db, lead: cs.lead, state: *cs.state.Load()})
 	}
 	return out
 }

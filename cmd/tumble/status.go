@@ -45,13 +45,8 @@ func (s *server) replicaStatuses() []clusterstatus.Replica {
 	var out []clusterstatus.Replica
 	for _, ls := range s.localShards() {
 		st := ls.rep.Published()
-		rs := clusterstatus.Replica{Node: node, Shard: ls.id, EmittedMs: knownMs(st.Watermark),
+		rs := clusterstatus.Replica{Node: node, Shard: ls.id, State: ls.state, EmittedMs: knownMs(st.Watermark),
 			LagRecords: st.Lag, Offset: st.Offset, ActiveSeries: st.ActiveSeries}
-		if s.cluster != nil {
-			if cs, ok := s.cluster.shard(ls.id); ok {
-				rs.State = *cs.state.Load()
-			}
-		}
 		if ls.lead != nil {
 			ld := ls.lead.Status()
 			rs.Leading, rs.Term, rs.CanLead, rs.RetainedWindows = ld.Leading, ld.Term, ld.CanLead, ld.Retained
@@ -132,14 +127,6 @@ func (c *clusterNode) status(ctx context.Context, local []clusterstatus.Replica)
 		st.Shard = append(st.Shard, ss)
 	}
 	return st, nil
-}
-
-// shard returns the node's replica of id.
-func (c *clusterNode) shard(id int32) (*clusterShard, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cs, ok := c.shards[id]
-	return cs, ok
 }
 
 func registered(regs map[string]placement.Node, id string) bool {

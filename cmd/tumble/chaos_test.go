@@ -474,23 +474,16 @@ func (c *chaosCluster) killLeader(rng *rand.Rand, obs *leader.Observer, wlog *wi
 	for _, s := range slices.Sorted(maps.Keys(led)) {
 		term := led[s]
 		var elected time.Duration
-		for {
+		w, at := wlog.waitAfterTerm(t, s, term, deadline, "the kill of "+victim.id, func() {
 			if v := obs.Shard(s); elected == 0 && v.Leader != "" && v.Term != term {
 				elected = time.Since(killed)
 			}
-			if w, at, ok := wlog.firstAfterTerm(s, term); ok {
-				out = append(out, at.Sub(killed))
-				t.Logf("  shard %d: new leader %s elected after %s, its first window after %s",
-					s, w.Leader, elected.Round(time.Millisecond), at.Sub(killed).Round(time.Millisecond))
-				if w.Leader == victim.id {
-					t.Errorf("shard %d: after the kill of %s, it leads again before another did: %+v", s, victim.id, w)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("shard %d: no window from a new leader within 90s of killing %s (elected after %s)", s, victim.id, elected)
-			}
-			time.Sleep(20 * time.Millisecond)
+		})
+		out = append(out, at.Sub(killed))
+		t.Logf("  shard %d: new leader %s elected after %s, its first window after %s",
+			s, w.Leader, elected.Round(time.Millisecond), at.Sub(killed).Round(time.Millisecond))
+		if w.Leader == victim.id {
+			t.Errorf("shard %d: after the kill of %s, it leads again before another did: %+v", s, victim.id, w)
 		}
 	}
 	c.waitAllLed(obs, 90*time.Second)
@@ -576,20 +569,11 @@ func (c *chaosCluster) partition(obs *leader.Observer, wlog *windowLog) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for s, term := range led {
-		for {
-			w, at, ok := wlog.firstAfterTerm(s, term)
-			if ok {
-				t.Logf("partition: node %s cut off; stopped leading after %s; shard %d's next leader %s emitted after %s",
-					victim.id, stopped.Sub(cut).Round(time.Millisecond), s, w.Leader, at.Sub(cut).Round(time.Millisecond))
-				if at.Before(stopped) {
-					t.Errorf("shard %d: the new leader emitted at %s, before the old one stopped at %s", s, at, stopped)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("shard %d: no new leader within 60s of cutting %s off", s, victim.id)
-			}
-			time.Sleep(20 * time.Millisecond)
+		w, at := wlog.waitAfterTerm(t, s, term, deadline, "cutting "+victim.id+" off", nil)
+		t.Logf("partition: node %s cut off; stopped leading after %s; shard %d's next leader %s emitted after %s",
+			victim.id, stopped.Sub(cut).Round(time.Millisecond), s, w.Leader, at.Sub(cut).Round(time.Millisecond))
+		if at.Before(stopped) {
+			t.Errorf("shard %d: the new leader emitted at %s, before the old one stopped at %s", s, at, stopped)
 		}
 	}
 	for _, w := range wlog.all() {
@@ -731,6 +715,25 @@ func (l *windowLog) firstAfterTerm(shard int32, term int64) (windowlog.Window, t
 		}
 	}
 	return windowlog.Window{}, time.Time{}, false
+}
+
+// waitAfterTerm waits until the log has a window of shard from a term
+// after term, calling each (if set) at every look, and returns it with its
+// timestamp; at deadline it fails the test, naming after what.
+func (l *windowLog) waitAfterTerm(t *testing.T, shard int32, term int64, deadline time.Time, after string, each func()) (windowlog.Window, time.Time) {
+	t.Helper()
+	for {
+		if each != nil {
+			each()
+		}
+		if w, at, ok := l.firstAfterTerm(shard, term); ok {
+			return w, at
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shard %d: no window from a new leader after %s", shard, after)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // holds reports whether the log has at least as many windows as want.

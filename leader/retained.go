@@ -3,7 +3,6 @@ package leader
 import (
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/tumblemetrics/tumble/windowlog"
 )
@@ -23,7 +22,6 @@ type Retained struct {
 	// The file the windows are kept in, if any (see OpenRetained).
 	path  string
 	dirty bool
-	saved time.Time
 	buf   []byte
 }
 

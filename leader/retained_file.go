@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/tumblemetrics/tumble/windowlog"
 )
@@ -18,8 +17,11 @@ import (
 // no memory, and if the shard's output lags behind that watermark (no
 // leader for a while, every replica restarted), no replica could take the
 // lead. So a Retained may keep its windows in a file, the snapshot of
-// retainedSnapshot below, rewritten at most every saveEvery (and on Save),
-// by writing a new file and renaming it over the old:
+// retainedSnapshot below, rewritten at each change by writing a new file
+// and renaming it over the old. The replica adds the windows of a flush
+// before it takes a checkpoint at that flush's watermark, so the file is
+// never older than the checkpoint a restart resumes from (unless the
+// machine, not the process, went down before the file reached the disk):
 //
 //	{"version": 1, "from": MS, "emitted": MS, "windows": [window record, …]}
 //
@@ -31,9 +33,6 @@ import (
 // starts from W otherwise, as without a file.
 
 const retainedVersion = 1
-
-// saveEvery bounds how often a changed Retained rewrites its file.
-const saveEvery = time.Second
 
 type retainedSnapshot struct {
 	Version int               `json:"version"`
@@ -118,14 +117,11 @@ func (r *Retained) Save() error {
 	return r.save()
 }
 
-// changed notes a change, and writes the file if it was written saveEvery
-// ago or more. A failed write is retried at the next change; the caller of
-// Save sees its error.
+// changed notes a change and writes the file. A failed write is retried
+// at the next change; the caller of Save sees its error.
 func (r *Retained) changed() {
 	r.dirty = true
-	if r.path != "" && time.Since(r.saved) >= saveEvery {
-		_ = r.save()
-	}
+	_ = r.save()
 }
 
 func (r *Retained) save() error {
@@ -140,7 +136,7 @@ func (r *Retained) save() error {
 	if err := os.Rename(tmp, r.path); err != nil {
 		return fmt.Errorf("save retained windows: %w", err)
 	}
-	r.dirty, r.saved = false, time.Now()
+	r.dirty = false
 	return nil
 }
 

@@ -103,6 +103,8 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	}
 	if sr == nil {
 		sr = a.newSeries(t, typ)
+	} else if sr.target != t {
+		sr.target = t // the same series; its selection may have changed
 	}
 	if sr.typ != typ {
 		a.stats.TypeMismatch++

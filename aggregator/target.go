@@ -89,6 +89,11 @@ type Target struct {
 	Aggregations Set
 	Policies     []Policy // sorted by resolution, then retention; no duplicates
 	Pre, Post    Transform
+	// Select, if set, says which of the target's points name a trace for
+	// tail-based sampling. It is not part of the pipeline: targets that
+	// differ only in it are the same series (Same), and the aggregator
+	// follows the latest one it is given.
+	Select *Selection
 }
 
 // NewTarget returns the target for series name{labels} with the given

@@ -29,10 +29,35 @@ mappingRules:
   - name: a
     filter: "app:x"
     aggregation: [Last]
-` + policy, []wantErr{{4, MappingRules, "a", 0, "aggregation", "unknown field (want one of name, filter, aggregations, storagePolicies, drop, tags)"}}},
+` + policy, []wantErr{{4, MappingRules, "a", 0, "aggregation", "unknown field (want one of name, filter, aggregations, storagePolicies, drop, tags, traceSelection)"}}},
 		{"unknown top-level field", `
 mappingRule: []
-`, []wantErr{{1, 0, "", 0, "mappingRule", "unknown field (want one of mappingRules, rollupRules)"}}},
+`, []wantErr{{1, 0, "", 0, "mappingRule", "unknown field (want one of mappingRules, rollupRules, traceSelection)"}}},
+		{"trace selection of an aggregation without a sample", `
+mappingRules:
+  - name: a
+    filter: "app:x"
+    aggregations: [Sum, P99]
+    traceSelection: {aggregations: [Sum, P999], maxPerSecond: -1}
+` + policy, []wantErr{
+			{5, MappingRules, "a", 0, "traceSelection.aggregations[0]", "Sum names no sample, so no trace"},
+			{5, MappingRules, "a", 0, "traceSelection.maxPerSecond", "want a finite number of traces per second, 0 or more"},
+			{5, MappingRules, "a", 0, "traceSelection.aggregations[1]", "P999 is not among the rule's aggregations [Sum P99]"},
+		}},
+		{"trace selection of a drop rule", `
+mappingRules:
+  - name: a
+    filter: "app:x"
+    drop: true
+    traceSelection: {aggregations: [Max]}
+`, []wantErr{{5, MappingRules, "a", 0, "traceSelection", "a drop rule keeps nothing, so it selects no trace"}}},
+		{"file trace selection", `
+traceSelection: {tenantLabel: __name__, tenantMaxPerSecond: fast}
+mappingRules: []
+`, []wantErr{
+			{1, 0, "", 0, "traceSelection.tenantLabel", "label \"__name__\" is internal"},
+			{1, 0, "", 0, "traceSelection.tenantMaxPerSecond", "want a number of traces per second"},
+		}},
 		{"unknown field under downsample", `
 downsample:
   rules: {mappingRules: []}

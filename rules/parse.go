@@ -43,7 +43,7 @@ func Parse(filename string, data []byte) (*RuleSet, error) {
 	if root == nil {
 		return nil, errors.Join(p.errs...)
 	}
-	mappingNode, rollupNode := p.document(root)
+	mappingNode, rollupNode, traces := p.document(root)
 	mapping := p.ruleList(MappingRules, mappingNode)
 	rollup := p.ruleList(RollupRules, rollupNode)
 	if len(p.errs) > 0 {
@@ -53,7 +53,7 @@ func Parse(filename string, data []byte) (*RuleSet, error) {
 		})
 		return nil, errors.Join(p.errs...)
 	}
-	return newRuleSet(filename, mapping, rollup), nil
+	return newRuleSet(filename, mapping, rollup, traces), nil
 }
 
 // parser collects the faults of one file.
@@ -171,11 +171,11 @@ func (p *parser) yamlError(err error) {
 }
 
 // document finds the two rule lists of the file.
-func (p *parser) document(root *yaml.Node) (mapping, rollup *yaml.Node) {
+func (p *parser) document(root *yaml.Node) (mapping, rollup *yaml.Node, traces TraceSelection) {
 	root = resolve(root)
 	if isNull(root) {
 		p.fail(nil, root, "", emptyFile)
-		return nil, nil
+		return nil, nil, traces
 	}
 	rules, path := root, ""
 	if root.Kind == yaml.MappingNode && hasKey(root, "downsample") {
@@ -189,22 +189,24 @@ func (p *parser) document(root *yaml.Node) (mapping, rollup *yaml.Node) {
 			if len(p.errs) == 0 {
 				p.fail(nil, root, "downsample", "missing rules: want downsample.rules.mappingRules or rollupRules")
 			}
-			return nil, nil
+			return nil, nil, traces
 		}
 	}
 	found := false
-	p.fields(nil, rules, path, []string{"mappingRules", "rollupRules"}, func(key string, _, v *yaml.Node) {
-		found = true
-		if key == "mappingRules" {
-			mapping = v
-		} else {
-			rollup = v
+	p.fields(nil, rules, path, []string{"mappingRules", "rollupRules", "traceSelection"}, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "mappingRules":
+			found, mapping = true, v
+		case "rollupRules":
+			found, rollup = true, v
+		default:
+			traces = p.fileSelection(v, path)
 		}
 	})
 	if !found && len(p.errs) == 0 {
 		p.fail(nil, rules, path, emptyFile)
 	}
-	return mapping, rollup
+	return mapping, rollup, traces
 }
 
 // ruleList parses the rules of one list; it returns nil when any is wrong.

@@ -14,8 +14,8 @@ import (
 )
 
 var (
-	mappingFields   = []string{"name", "filter", "aggregations", "storagePolicies", "drop", "tags"}
-	rollupFields    = []string{"name", "filter", "transforms", "storagePolicies", "tags"}
+	mappingFields   = []string{"name", "filter", "aggregations", "storagePolicies", "drop", "tags", "traceSelection"}
+	rollupFields    = []string{"name", "filter", "transforms", "storagePolicies", "tags", "traceSelection"}
 	transformFields = []string{"transform", "rollup", "aggregate"}
 	rollupOpFields  = []string{"metricName", "groupBy", "excludeBy", "aggregations"}
 	typeFields      = []string{"type"}
@@ -61,6 +61,8 @@ func (p *parser) common(rc *ruleCtx, r *Rule, f *ruleFields, key string, v *yaml
 	case "tags":
 		f.tagsNode = v
 		r.Tags, f.tagItems = p.tags(rc, v, "tags")
+	case "traceSelection":
+		p.ruleSelection(rc, r, v)
 	default:
 		return false
 	}
@@ -117,6 +119,7 @@ func (p *parser) mappingRule(rc *ruleCtx, n *yaml.Node) *Rule {
 		p.checkSupported(rc, r, aggs)
 		p.checkQuantileLabel(rc, r, &f, nil)
 	}
+	p.checkSelection(rc, r, n)
 	if len(p.errs) > before {
 		return nil
 	}
@@ -189,6 +192,7 @@ func (p *parser) rollupRule(rc *ruleCtx, n *yaml.Node) *Rule {
 	}
 	p.checkSupported(rc, r, op.aggItems)
 	p.checkQuantileLabel(rc, r, &f, op)
+	p.checkSelection(rc, r, n)
 	if len(p.errs) > before {
 		return nil
 	}

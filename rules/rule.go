@@ -99,6 +99,17 @@ type Rule struct {
 	// aggregated series (a rollup rule's transforms before and after its
 	// rollup or aggregate).
 	Pre, Post aggregator.Transform
+
+	// TraceAggregations are the aggregations whose points select their
+	// exemplar's trace (see TraceSelection); TracesPerSecond caps the
+	// rule's selections across the cluster (0: no cap).
+	TraceAggregations aggregator.Set
+	TracesPerSecond   float64
+
+	selectGiven     bool      // the rule has a traceSelection field
+	selectAggsGiven bool      // with an aggregations field
+	selectItems     []aggItem // its aggregations, for errors
+	file            *TraceSelection
 }
 
 // String names the rule as errors do: `rollupRules "by route"`.
@@ -210,7 +221,9 @@ func (r *Rule) target(name string, ls sample.Labels, partial bool) *aggregator.T
 	if !ok {
 		return nil
 	}
-	return aggregator.NewTarget(r.outputName(name), out, r.Aggregations, r.Policies, r.Pre, r.Post)
+	t := aggregator.NewTarget(r.outputName(name), out, r.Aggregations, r.Policies, r.Pre, r.Post)
+	t.Select = r.selection(out, r.file)
+	return t
 }
 
 // RuleSet is the parsed content of a rule file: its rules, and an index of
@@ -221,17 +234,22 @@ type RuleSet struct {
 	rules    []*Rule // mapping rules, then rollup rules
 	nMapping int
 	index    nameIndex
+	traces   TraceSelection
 }
 
-func newRuleSet(file string, mapping, rollup []*Rule) *RuleSet {
-	rs := &RuleSet{file: file, nMapping: len(mapping)}
+func newRuleSet(file string, mapping, rollup []*Rule, traces TraceSelection) *RuleSet {
+	rs := &RuleSet{file: file, nMapping: len(mapping), traces: traces}
 	rs.rules = append(append(rs.rules, mapping...), rollup...)
 	for i, r := range rs.rules {
 		r.ID = i
+		r.file = &rs.traces
 	}
 	rs.index = buildIndex(rs.rules)
 	return rs
 }
+
+// TraceSelection returns the file-wide settings of trace selection.
+func (rs *RuleSet) TraceSelection() TraceSelection { return rs.traces }
 
 // File returns the file name the rules were parsed from.
 func (rs *RuleSet) File() string { return rs.file }

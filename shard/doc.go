@@ -39,7 +39,9 @@
 //	           sample type (1 byte; bit 7 set if a trace ID follows), value (8 bytes LE
 //	           IEEE 754), timestamp ms (varint), [trace ID (16 bytes, not all zero)]
 //	spec:      name, label count, (name, value)…, aggregations (uvarint bit set),
-//	           policy count, (resolution ms, retention ms)…, pre transform (1 byte), post transform (1 byte)
+//	           policy count, (resolution ms, retention ms)…, pre transform (1 byte), post transform (1 byte),
+//	           then, if the target selects traces: trace aggregations (uvarint bit set), rule,
+//	           traces per second (8 bytes LE IEEE 754), tenant, tenant traces per second (8 bytes)
 //	watermark: 2, router ID, watermark ms (varint)
 //
 // Strings are a uvarint length and the bytes.

@@ -111,6 +111,13 @@ func appendSpec(dst []byte, t *aggregator.Target) []byte {
 		dst = binary.AppendUvarint(dst, uint64(p.Retention.Milliseconds()))
 	}
 	dst = append(dst, byte(t.Pre), byte(t.Post))
+	if sel := t.Select; sel != nil {
+		dst = binary.AppendUvarint(dst, uint64(sel.Aggregations))
+		dst = appendString(dst, sel.Rule)
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(sel.PerSecond))
+		dst = appendString(dst, sel.Tenant)
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(sel.TenantPerSecond))
+	}
 	n := len(dst) - start
 	if n > math.MaxUint16 {
 		// A spec this long is refused by Decode; the router's limits on
@@ -278,8 +285,19 @@ func (d *Decoder) target(spec []byte) (*aggregator.Target, error) {
 		ps = append(ps, policy.Policy{Resolution: msDuration(res), Retention: msDuration(ret)})
 	}
 	tr := dec.bytes(2, "transforms")
+	var sel *aggregator.Selection
+	if dec.err == nil && dec.off < len(spec) {
+		sel = &aggregator.Selection{Aggregations: aggregator.Set(dec.uvarint("trace aggregations"))}
+		sel.Rule = dec.string("rule")
+		sel.PerSecond = math.Float64frombits(binary.LittleEndian.Uint64(dec.bytes(8, "traces per second")))
+		sel.Tenant = dec.string("tenant")
+		sel.TenantPerSecond = math.Float64frombits(binary.LittleEndian.Uint64(dec.bytes(8, "tenant traces per second")))
+	}
 	if err := dec.end(); err != nil {
 		return nil, err
+	}
+	if sel != nil && !sel.Valid() {
+		return nil, fmt.Errorf("%w: invalid trace selection %+v", ErrRecord, *sel)
 	}
 	for i := 1; i < len(ls); i++ {
 		if ls[i-1].Name >= ls[i].Name {
@@ -302,6 +320,7 @@ func (d *Decoder) target(spec []byte) (*aggregator.Target, error) {
 		return nil, fmt.Errorf("%w: unknown transform", ErrRecord)
 	}
 	t := aggregator.NewTarget(name, ls, aggs, ps, pre, post)
+	t.Select = sel
 	if d.targets == nil || d.n >= maxCachedTargets {
 		d.targets, d.n = map[uint64][]cached{}, 0
 	}

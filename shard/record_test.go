@@ -21,8 +21,15 @@ func testTarget() *aggregator.Target {
 		}, aggregator.NoTransform, aggregator.TransformAdd)
 }
 
+// selectedTarget is testTarget selecting P99 traces.
+func selectedTarget() *aggregator.Target {
+	t := testTarget()
+	t.Select = &aggregator.Selection{Rule: "latency by route", Aggregations: aggregator.SetOf(aggregator.P99), PerSecond: 2.5, Tenant: "payments", TenantPerSecond: 40}
+	return t
+}
+
 func TestRecordRoundTrip(t *testing.T) {
-	tg := testTarget()
+	tg := selectedTarget()
 	other := aggregator.NewTarget("mem", nil, aggregator.SetOf(aggregator.Max), tg.Policies, aggregator.NoTransform, aggregator.NoTransform)
 	in := []Entry{
 		{tg, 42, sample.Sample{Type: sample.Timer, Value: 0.182, TimestampMs: 1763800000123, TraceID: sample.TraceID{0x4b, 0xf9}}},
@@ -64,6 +71,8 @@ func TestRecordMalformed(t *testing.T) {
 	good := AppendSample(nil, tg, 1, &s)
 	withTrace := sample.Sample{Type: sample.Gauge, TraceID: sample.TraceID{1}}
 	traced := AppendSample(nil, tg, 1, &withTrace)
+	badSelect := selectedTarget()
+	badSelect.Select.Aggregations = aggregator.SetOf(aggregator.Sum)
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -77,6 +86,7 @@ func TestRecordMalformed(t *testing.T) {
 		{"zero trace ID", func() []byte { b := append([]byte{}, traced...); b[len(b)-16] = 0; return b }()},
 		{"reference to an unknown target", append(append([]byte{}, good...), 2)},
 		{"watermark cut", AppendWatermark(nil, "r", 5)[:3]},
+		{"selection of an aggregation without a sample", AppendSample(nil, badSelect, 1, &s)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var d Decoder
@@ -111,6 +121,7 @@ func FuzzRecord(f *testing.F) {
 	var b Batch
 	b.Add(testTarget(), 9, &s)
 	b.Add(testTarget(), 10, &s)
+	b.Add(selectedTarget(), 11, &s)
 	f.Add(append([]byte(nil), b.Bytes()...))
 	f.Add(AppendWatermark(nil, "x", 100))
 	f.Fuzz(func(t *testing.T, b []byte) {

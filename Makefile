@@ -129,7 +129,7 @@ clean:
 	rm -rf $(BIN) .cache
 
 # The generated Go code of the .proto files, checked in: sample/samplepb
-# (messages) and fanout/fanoutpb (messages and a gRPC service). protoc is
+# (messages), fanout/fanoutpb and selection/selectionpb (messages and gRPC services). protoc is
 # Maven's com.google.protobuf:protoc, fetched once into .cache/protoc;
 # protoc-gen-go is built at go.mod's google.golang.org/protobuf into
 # .cache/bin, and protoc-gen-go-grpc is installed there at
@@ -144,7 +144,7 @@ PROTOC_GEN_GO   := .cache/bin/protoc-gen-go
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
 PROTOC_GEN_GO_GRPC := .cache/bin/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
 PROTO_MESSAGES  := sample/samplepb/sample.proto
-PROTO_SERVICES  := fanout/fanoutpb/query.proto
+PROTO_SERVICES  := fanout/fanoutpb/query.proto selection/selectionpb/selection.proto
 .PHONY: proto
 proto: $(PROTOC) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
 	$(PROTOC) --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=paths=source_relative \

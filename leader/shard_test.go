@@ -44,7 +44,7 @@ type testNode struct {
 
 func startNode(t *testing.T, name string, cli *clientv3.Client, brokers []string, onLead func(term, from int64)) *testNode {
 	t.Helper()
-	em, err := windowlog.NewEmitter("windows", 0, kgo.SeedBrokers(brokers...))
+	em, err := windowlog.NewEmitter("windows", "", 0, kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}

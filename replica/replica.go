@@ -15,6 +15,7 @@ import (
 
 	"github.com/tumblemetrics/tumble/aggregator"
 	"github.com/tumblemetrics/tumble/flush"
+	"github.com/tumblemetrics/tumble/selection"
 	"github.com/tumblemetrics/tumble/shard"
 	"github.com/tumblemetrics/tumble/storage"
 	"github.com/tumblemetrics/tumble/storage/chunkenc"
@@ -24,6 +25,9 @@ import (
 // Options configures a Replica.
 type Options struct {
 	Shard int32
+	// Shards is the number of shards of the cluster, which share the caps
+	// of trace selection; 0 means 1.
+	Shards int32
 	// DB is the shard's own storage, opened by the caller; the replica
 	// resumes from its position.
 	DB         *storage.DB
@@ -188,7 +192,7 @@ func New(opts Options) (*Replica, error) {
 		opts: opts, agg: agg,
 		routers: map[string]int64{}, pending: map[int64]int64{},
 		names:   map[seriesKey]labels.Labels{},
-		summary: windowlog.NewSummary(opts.Shard),
+		summary: windowlog.NewSummary(opts.Shard, opts.Shards),
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("replica of shard %d: %w", opts.Shard, err)
@@ -415,8 +419,11 @@ func (r *Replica) store(points []aggregator.Point) error {
 			if sp.Exemplar != nil {
 				trace, ev = sp.Exemplar.TraceID, sp.Exemplar.Value
 			}
-			r.summary.Add(p.Policy.String(), p.StartMs, p.EndMs, r.agg.WindowClose(p.Policy, p.EndMs),
-				windowlog.PointHash(sp.Labels, sp.V, trace, ev))
+			pol, closeMs := p.Policy.String(), r.agg.WindowClose(p.Policy, p.EndMs)
+			r.summary.Add(pol, p.StartMs, p.EndMs, closeMs, windowlog.PointHash(sp.Labels, sp.V, trace, ev))
+			if sel, ok := selectable(p); ok {
+				r.summary.Select(pol, p.StartMs, p.EndMs, closeMs, sel)
+			}
 		}
 	}
 	if r.stats.Checkpoint != r.seq {
@@ -429,6 +436,33 @@ func (r *Replica) store(points []aggregator.Point) error {
 	}
 	return nil
 }
+
+// selectable returns the selection p offers, if its target selects it:
+// a point of one of the selection's aggregations at the target's finest
+// policy, whose exemplar names a trace.
+func selectable(p *aggregator.Point) (selection.Pending, bool) {
+	sel := p.Target.Select
+	if sel == nil || !sel.Aggregations.Has(p.Aggregation) || p.Policy != p.Target.Policies[0] ||
+		!p.HasExemplar || p.Exemplar.TraceID.IsZero() || !finite(p.Value) || !finite(p.Exemplar.Value) {
+		return selection.Pending{}, false
+	}
+	ls := p.SeriesLabels()
+	m := make(map[string]string, len(ls))
+	for _, l := range ls {
+		m[l.Name] = l.Value
+	}
+	return selection.Pending{
+		Selection: selection.Selection{
+			TraceID: selection.TraceID(p.Exemplar.TraceID), Name: p.SeriesName(), Labels: m,
+			Aggregation: p.Aggregation.String(), Value: p.Value,
+			SampleValue: p.Exemplar.Value, SampleMs: p.Exemplar.TimestampMs,
+			Rule: sel.Rule, Tenant: sel.Tenant,
+		},
+		PerSecond: sel.PerSecond, TenantPerSecond: sel.TenantPerSecond,
+	}, true
+}
+
+func finite(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
 
 // seriesLabels returns the storage labels of p's series, __name__ included.
 func (r *Replica) seriesLabels(p *aggregator.Point) labels.Labels {

@@ -335,13 +335,21 @@ func TestWindowRecords(t *testing.T) {
 		t.Fatalf("only %d restarts", restarts)
 	}
 	for k, w := range want {
-		if g, ok := got[k]; !ok || g != w {
+		if g, ok := got[k]; !ok || !reflect.DeepEqual(g, w) {
 			t.Errorf("window %v: after %d restarts %+v (present %v), want %+v", k, restarts, g, ok, w)
 		}
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d windows after restarts, %d without", len(got), len(want))
 	}
+	selected := 0
+	for _, w := range want {
+		selected += len(w.Selections)
+	}
+	if selected == 0 {
+		t.Error("no window selected a trace: the selections were not compared")
+	}
+	t.Logf("%d windows, %d selections, the same after %d restarts", len(want), selected, restarts)
 }
 
 // TestRouterLeft: the shard's watermark is the slowest router's; once that

@@ -10,11 +10,15 @@
 // any later write of the predecessor; Last then tells the new leader where
 // its predecessor's committed output ends.
 //
-//	e, err := windowlog.NewEmitter("tumble-windows", 3, kgo.SeedBrokers(brokers...))
+//	e, err := windowlog.NewEmitter("tumble-windows", "tumble-selections", 3, kgo.SeedBrokers(brokers...))
 //	defer e.Close()
 //	err = e.Fence(ctx)              // on becoming leader
 //	last, err := e.Last(ctx)        // close time of the last window emitted
 //	err = e.Emit(ctx, windows, lease.Valid)
+//
+// The windows' trace selections (package selection) go to the selections
+// topic in the same transaction as the windows' records, so that they too
+// are written once.
 //
 // A record's value is the window as JSON (see Window); its key is
 // "<shard>/<policy>/<window end>". Digest sums PointHash over the window's

@@ -21,10 +21,11 @@ var ErrFenced = errors.New("windowlog: fenced")
 // Emitter writes one shard's partition of the window log. It is used by one
 // goroutine at a time (the shard's leadership).
 type Emitter struct {
-	topic string
-	shard int32
-	opts  []kgo.Opt
-	cl    *kgo.Client
+	topic      string
+	selections string // the selections topic; "" writes none
+	shard      int32
+	opts       []kgo.Opt
+	cl         *kgo.Client
 }
 
 // TransactionalID is the Kafka transactional ID of shard's window log
@@ -32,13 +33,15 @@ type Emitter struct {
 // producer fences the old one's.
 func TransactionalID(shard int32) string { return "tumble-windows-" + strconv.Itoa(int(shard)) }
 
-// NewEmitter returns the writer of shard's partition of topic. clientOpts
-// configure the Kafka client (seed brokers, TLS…).
-func NewEmitter(topic string, shard int32, clientOpts ...kgo.Opt) (*Emitter, error) {
+// NewEmitter returns the writer of shard's partition of topic, and of the
+// selections topic selections (the windows' selections go to partition
+// shard of it; "" writes them nowhere). clientOpts configure the Kafka
+// client (seed brokers, TLS…).
+func NewEmitter(topic, selections string, shard int32, clientOpts ...kgo.Opt) (*Emitter, error) {
 	if topic == "" || shard < 0 {
 		return nil, fmt.Errorf("windowlog: topic %q shard %d", topic, shard)
 	}
-	e := &Emitter{topic: topic, shard: shard, opts: clientOpts}
+	e := &Emitter{topic: topic, selections: selections, shard: shard, opts: clientOpts}
 	return e, e.reopen()
 }
 
@@ -156,10 +159,10 @@ func (e *Emitter) scan(ctx context.Context, from, end int64, last *int64) (bool,
 	return found, nil
 }
 
-// Emit writes ws in one transaction. valid is asked before the commit: if
-// it says no (the leader's lease may have run out), the transaction is
-// aborted and Emit returns ErrFenced, as it does when Kafka refuses the
-// producer for a newer one.
+// Emit writes ws, and their selections, in one transaction. valid is asked
+// before the commit: if it says no (the leader's lease may have run out),
+// the transaction is aborted and Emit returns ErrFenced, as it does when
+// Kafka refuses the producer for a newer one.
 func (e *Emitter) Emit(ctx context.Context, ws []Window, valid func() bool) error {
 	if len(ws) == 0 {
 		return nil
@@ -167,9 +170,17 @@ func (e *Emitter) Emit(ctx context.Context, ws []Window, valid func() bool) erro
 	if err := e.cl.BeginTransaction(); err != nil {
 		return e.fail(fmt.Errorf("windowlog shard %d: begin transaction: %w", e.shard, err))
 	}
-	recs := make([]*kgo.Record, len(ws))
+	recs := make([]*kgo.Record, 0, len(ws))
 	for i := range ws {
-		recs[i] = &kgo.Record{Topic: e.topic, Partition: e.shard, Key: []byte(ws[i].Key()), Value: ws[i].Encode()}
+		w := &ws[i]
+		if e.selections != "" {
+			for j := range w.Selections {
+				sel := &w.Selections[j]
+				sel.Leader, sel.Term = w.Leader, w.Term
+				recs = append(recs, &kgo.Record{Topic: e.selections, Partition: e.shard, Key: sel.Key(), Value: sel.Encode()})
+			}
+		}
+		recs = append(recs, &kgo.Record{Topic: e.topic, Partition: e.shard, Key: []byte(w.Key()), Value: w.LogRecord()})
 	}
 	perr := e.cl.ProduceSync(ctx, recs...).FirstErr()
 	commit := kgo.TryCommit

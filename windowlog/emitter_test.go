@@ -62,7 +62,7 @@ func TestEmitterFencing(t *testing.T) {
 	ctx := context.Background()
 	seed := kgo.SeedBrokers(c.ListenAddrs()...)
 
-	a, err := NewEmitter("windows", 1, seed)
+	a, err := NewEmitter("windows", "", 1, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestEmitterFencing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b, err := NewEmitter("windows", 1, seed)
+	b, err := NewEmitter("windows", "", 1, seed)
 	if err != nil {
 		t.Fatal(err)
 	}

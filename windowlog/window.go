@@ -11,6 +11,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/tumblemetrics/tumble/selection"
 )
 
 // Window is the record of one closed window of one shard and storage
@@ -30,6 +32,11 @@ type Window struct {
 	// and the revision of its election key.
 	Leader string `json:"leader,omitempty"`
 	Term   int64  `json:"term,omitempty"`
+	// Selected counts the window's selections (package selection);
+	// Selections are they, held by a replica until the leader writes them
+	// to the selections topic (its window log record leaves them out).
+	Selected   int                   `json:"selected,omitempty"`
+	Selections []selection.Selection `json:"selections,omitempty"`
 }
 
 // Key is the record key of w.
@@ -54,6 +61,17 @@ func Decode(b []byte) (Window, error) {
 		return Window{}, fmt.Errorf("window record: %d points", w.Points)
 	case w.Shard < 0:
 		return Window{}, fmt.Errorf("window record: shard %d", w.Shard)
+	case w.Selected < len(w.Selections):
+		return Window{}, fmt.Errorf("window record: %d selected, %d selections", w.Selected, len(w.Selections))
+	}
+	for i := range w.Selections {
+		sel := &w.Selections[i]
+		if err := sel.Valid(); err != nil {
+			return Window{}, fmt.Errorf("window record: selection %d: %w", i, err)
+		}
+		if sel.Reason != selection.Final || sel.Shard != w.Shard || sel.Policy != w.Policy || sel.StartMs != w.StartMs || sel.EndMs != w.EndMs {
+			return Window{}, fmt.Errorf("window record: selection %d (%s, shard %d, %s [%d, %d)) is not of the window", i, sel.Reason, sel.Shard, sel.Policy, sel.StartMs, sel.EndMs)
+		}
 	}
 	if _, err := strconv.ParseUint(w.Digest, 16, 64); err != nil {
 		return Window{}, fmt.Errorf("window record: digest %q: %w", w.Digest, err)
@@ -61,10 +79,18 @@ func Decode(b []byte) (Window, error) {
 	return w, nil
 }
 
-// Encode returns w as a record value.
+// Encode returns w as a record value, its selections included.
 func (w *Window) Encode() []byte {
-	b, _ := json.Marshal(w) // a struct of strings and numbers
+	b, _ := json.Marshal(w) // a struct of strings and finite numbers
 	return b
+}
+
+// LogRecord returns w's record in the window log: without its selections,
+// which go to the selections topic.
+func (w *Window) LogRecord() []byte {
+	c := *w
+	c.Selections = nil
+	return c.Encode()
 }
 
 // PointHash is the hash of one point for a window's digest: its series
@@ -87,8 +113,8 @@ func PointHash(ls labels.Labels, v float64, traceID [16]byte, exemplarValue floa
 
 // Summary gathers the windows of a flush from their points.
 type Summary struct {
-	shard   int32
-	windows map[summaryKey]*summed
+	shard, shards int32
+	windows       map[summaryKey]*summed
 }
 
 type summaryKey struct {
@@ -97,26 +123,42 @@ type summaryKey struct {
 }
 
 type summed struct {
-	w      Window
-	digest uint64
+	w       Window
+	digest  uint64
+	pending []selection.Pending
 }
 
-// NewSummary returns an empty summary of shard's windows.
-func NewSummary(shard int32) *Summary {
-	return &Summary{shard: shard, windows: map[summaryKey]*summed{}}
+// NewSummary returns an empty summary of the windows of shard, one of
+// shards (which share the caps of trace selection).
+func NewSummary(shard, shards int32) *Summary {
+	return &Summary{shard: shard, shards: max(shards, 1), windows: map[summaryKey]*summed{}}
 }
 
 // Add counts a point of the window [start, end) of policy, closing at
 // closeMs, with hash h (see PointHash).
 func (s *Summary) Add(policy string, start, end, closeMs int64, h uint64) {
+	sw := s.window(policy, start, end, closeMs)
+	sw.w.Points++
+	sw.digest += h
+}
+
+// Select offers a point of the window [start, end) of policy, counted by
+// Add, for selection; the caps choose among the window's offers (see
+// selection.Choose). p's shard, reason and window are set here.
+func (s *Summary) Select(policy string, start, end, closeMs int64, p selection.Pending) {
+	sw := s.window(policy, start, end, closeMs)
+	p.Shard, p.Reason, p.Policy, p.StartMs, p.EndMs = s.shard, selection.Final, policy, start, end
+	sw.pending = append(sw.pending, p)
+}
+
+func (s *Summary) window(policy string, start, end, closeMs int64) *summed {
 	k := summaryKey{policy, end}
 	sw := s.windows[k]
 	if sw == nil {
 		sw = &summed{w: Window{Shard: s.shard, Policy: policy, StartMs: start, EndMs: end, CloseMs: closeMs}}
 		s.windows[k] = sw
 	}
-	sw.w.Points++
-	sw.digest += h
+	return sw
 }
 
 // Len returns the number of windows gathered.
@@ -128,6 +170,10 @@ func (s *Summary) Windows(dst []Window) []Window {
 	n := len(dst)
 	for k, sw := range s.windows {
 		sw.w.Digest = strconv.FormatUint(sw.digest, 16)
+		if len(sw.pending) > 0 {
+			sw.w.Selections = selection.Choose(nil, sw.pending, int(s.shards))
+			sw.w.Selected = len(sw.w.Selections)
+		}
 		dst = append(dst, sw.w)
 		delete(s.windows, k)
 	}

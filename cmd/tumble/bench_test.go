@@ -287,7 +287,9 @@ func benchPipeline(b *testing.B, w *benchWorkload, brokers []string, m *benchMet
 	cfg.Kafka = KafkaConfig{
 		Brokers: brokers, RawTopics: []string{"bench-raw" + sfx}, ShardTopic: "bench-shards" + sfx,
 		DeadLetterTopic: "bench-dead-letter" + sfx, RouterGroup: "bench-router" + sfx,
+		WindowTopic: "bench-windows" + sfx, SelectionTopic: "bench-selections" + sfx,
 	}
+	cfg.GRPCListen = "127.0.0.1:0"
 	cfg.RouterID = "bench" + sfx
 	// The backlog's four raw partitions are read at about the same rate in
 	// bytes, not in event time: a minute of lateness absorbs their drift.

@@ -327,6 +327,7 @@ func (c *chaosCluster) newNode(dir, id, rulesPath, broker string, proxy *tcpprox
 	cfg := fmt.Sprintf(`rules: %s
 dataDir: %s
 listen: %s
+grpcListen: 127.0.0.1:%d
 shards: %d
 kafka:
   brokers: [%s]
@@ -334,9 +335,8 @@ cluster:
   etcd: [%s]
   prefix: %s
   node: %s
-  grpcListen: 127.0.0.1:%d
   sessionTTL: %s
-`, rulesPath, n.dataDir, n.listen, chaosShards, broker, proxy.Addr(), chaosPrefix, id, ports[1], chaosTTL)
+`, rulesPath, n.dataDir, n.listen, ports[1], chaosShards, broker, proxy.Addr(), chaosPrefix, id, chaosTTL)
 	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func (c *clusterNode) close() {
 func (c *clusterNode) self() placement.Node {
 	n := placement.Node{ID: c.cfg.Cluster.Node, GRPCAddr: c.cfg.Cluster.Advertise, HTTPAddr: c.cfg.Cluster.AdvertiseHTTP}
 	if n.GRPCAddr == "" {
-		n.GRPCAddr = c.cfg.Cluster.GRPCListen
+		n.GRPCAddr = c.cfg.GRPCListen
 	}
 	if n.HTTPAddr == "" {
 		n.HTTPAddr = c.cfg.Listen

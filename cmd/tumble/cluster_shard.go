@@ -51,7 +51,7 @@ func (c *clusterNode) openShard(id int32, state placement.State) (_ *clusterShar
 		return nil, err
 	}
 	log.Info("shard storage opened", "startup", cs.db.Startup().String(), "state", state)
-	cs.rep, err = replica.New(replica.Options{Shard: id, DB: cs.db, Dir: filepath.Join(dir, "checkpoints"),
+	cs.rep, err = replica.New(replica.Options{Shard: id, Shards: int32(c.cfg.Shards), DB: cs.db, Dir: filepath.Join(dir, "checkpoints"),
 		Aggregator: aggregator.Options{Lateness: c.cfg.Lateness}, Logger: c.log,
 		OnFlush:   c.metrics.onFlush(int(id)),
 		OnWindows: func(emitted int64, ws []windowlog.Window) { cs.retained.Add(emitted, ws) },
@@ -62,7 +62,7 @@ func (c *clusterNode) openShard(id int32, state placement.State) (_ *clusterShar
 	// The replica reports the windows it closes from where it resumes;
 	// those it closed before, its file keeps.
 	cs.retained = leader.OpenRetained(leader.RetainedPath(dir), cs.rep.Stats().Watermark, log)
-	if cs.emitter, err = windowlog.NewEmitter(c.cfg.Kafka.WindowTopic, id, c.kopts...); err != nil {
+	if cs.emitter, err = windowlog.NewEmitter(c.cfg.Kafka.WindowTopic, c.cfg.Kafka.SelectionTopic, id, c.kopts...); err != nil {
 		return nil, fmt.Errorf("shard %d: window log: %w", id, err)
 	}
 	cs.lead, err = leader.NewShard(leader.ShardOptions{

@@ -22,6 +22,10 @@ type Config struct {
 	DataDir string `yaml:"dataDir"`
 	// Listen is the address of the HTTP API and /metrics.
 	Listen string `yaml:"listen"`
+	// GRPCListen is the address of the gRPC services: the selections feed
+	// for trace samplers and, in a cluster, the query service the other
+	// nodes ask.
+	GRPCListen string `yaml:"grpcListen"`
 	// Shards is the number of shards: the partitions of the shard topic.
 	// It is fixed when the cluster is created.
 	Shards int         `yaml:"shards"`
@@ -54,10 +58,8 @@ type ClusterConfig struct {
 	// Node is this node's ID in the placement; it must stay the same
 	// across restarts (its data directory holds its replicas).
 	Node string `yaml:"node"`
-	// GRPCListen is the address of the query service the other nodes ask.
-	GRPCListen string `yaml:"grpcListen"`
 	// Advertise is the gRPC address the other nodes dial; default
-	// GRPCListen. AdvertiseHTTP is this node's HTTP address for them
+	// grpcListen. AdvertiseHTTP is this node's HTTP address for them
 	// (cluster status); default Listen.
 	Advertise     string `yaml:"advertise"`
 	AdvertiseHTTP string `yaml:"advertiseHTTP"`
@@ -81,7 +83,10 @@ type KafkaConfig struct {
 	// WindowTopic is a cluster's window log: the record of every window
 	// its shards' leaders emitted, once (one partition per shard).
 	WindowTopic string `yaml:"windowTopic"`
-	RouterGroup string `yaml:"routerGroup"`
+	// SelectionTopic carries the traces the windows select for tail-based
+	// samplers (package selection; one partition per shard).
+	SelectionTopic string `yaml:"selectionTopic"`
+	RouterGroup    string `yaml:"routerGroup"`
 }
 
 // routerID returns the router's ID, defaulted.
@@ -102,13 +107,13 @@ func (c *Config) routerID() string {
 // defaults returns the configuration tumble runs with when given none.
 func defaults() Config {
 	return Config{
-		Rules:   "testdata/rules/example.yaml",
-		DataDir: "data",
-		Listen:  "127.0.0.1:9201",
-		Shards:  4,
+		Rules:      "testdata/rules/example.yaml",
+		DataDir:    "data",
+		Listen:     "127.0.0.1:9201",
+		GRPCListen: "127.0.0.1:9301",
+		Shards:     4,
 		Cluster: ClusterConfig{
 			Prefix:     placement.DefaultPrefix,
-			GRPCListen: "127.0.0.1:9301",
 			SessionTTL: 5 * time.Second,
 			MaxLag:     100_000,
 		},
@@ -118,6 +123,7 @@ func defaults() Config {
 			ShardTopic:      "tumble-shards",
 			DeadLetterTopic: "tumble-dead-letter",
 			WindowTopic:     "tumble-windows",
+			SelectionTopic:  "tumble-selections",
 			RouterGroup:     "tumble-router",
 		},
 	}
@@ -155,6 +161,9 @@ func (c *Config) validate() error {
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen: required"))
 	}
+	if c.GRPCListen == "" {
+		errs = append(errs, errors.New("grpcListen: required"))
+	}
 	if err := shard.Validate(c.Shards); err != nil {
 		errs = append(errs, fmt.Errorf("shards %d: %w", c.Shards, err))
 	}
@@ -166,7 +175,8 @@ func (c *Config) validate() error {
 	}
 	for _, f := range []struct{ name, v string }{
 		{"kafka.shardTopic", c.Kafka.ShardTopic}, {"kafka.deadLetterTopic", c.Kafka.DeadLetterTopic},
-		{"kafka.routerGroup", c.Kafka.RouterGroup},
+		{"kafka.routerGroup", c.Kafka.RouterGroup}, {"kafka.windowTopic", c.Kafka.WindowTopic},
+		{"kafka.selectionTopic", c.Kafka.SelectionTopic},
 	} {
 		if f.v == "" {
 			errs = append(errs, fmt.Errorf("%s: required", f.name))
@@ -180,9 +190,6 @@ func (c *Config) validate() error {
 	}
 	if c.Cluster.enabled() {
 		errs = append(errs, c.Cluster.validate()...)
-		if c.Kafka.WindowTopic == "" {
-			errs = append(errs, errors.New("kafka.windowTopic: required in a cluster"))
-		}
 		if c.Embedded {
 			errs = append(errs, errors.New("embedded: the demo runs alone, not with cluster.etcd"))
 		}
@@ -197,9 +204,6 @@ func (c *ClusterConfig) validate() []error {
 	}
 	if c.Prefix == "" || c.Prefix[0] != '/' {
 		errs = append(errs, fmt.Errorf("cluster.prefix %q: must start with /", c.Prefix))
-	}
-	if c.GRPCListen == "" {
-		errs = append(errs, errors.New("cluster.grpcListen: required"))
 	}
 	if c.SessionTTL < 2*time.Second {
 		errs = append(errs, fmt.Errorf("cluster.sessionTTL %s: at least 2s", c.SessionTTL))

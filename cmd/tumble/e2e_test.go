@@ -67,6 +67,10 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 		t.Fatal(err)
 	}
 	cfg.Listen = ln.Addr().String()
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -75,7 +79,7 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.listener = ln
+	s.listener, s.grpcListener = ln, gln
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.run(ctx) }()
@@ -162,6 +166,11 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	if p99 == 0 {
 		t.Error("no P99 exemplar to check")
 	}
+
+	// Selections: the trace of every P99 point once, through the gRPC
+	// feed, by a watcher that stops and resumes.
+	wantSel := wantSelections(want)
+	checkSelections(t, watchSelections(t, gln.Addr().String(), len(wantSel)), wantSel, all, served)
 
 	// The malformed records are in the dead-letter topic, with a reason.
 	reasons := deadLetters(t, brokers, cfg.Kafka.DeadLetterTopic, 6)

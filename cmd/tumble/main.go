@@ -45,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	brokers := fs.String("brokers", "", "Kafka brokers, comma-separated (overrides the configuration)")
 	etcd := fs.String("etcd", "", "etcd endpoints, comma-separated: run in a cluster (overrides the configuration)")
 	node := fs.String("node", "", "this node's ID in the cluster (overrides the configuration)")
-	grpcListen := fs.String("grpc-listen", "", "gRPC address of the cluster's query service (overrides the configuration)")
+	grpcListen := fs.String("grpc-listen", "", "gRPC address of the selections feed and the cluster's query service (overrides the configuration)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -70,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			cfg.Cluster.Node = *node
 		}
 		if *grpcListen != "" {
-			cfg.Cluster.GRPCListen = *grpcListen
+			cfg.GRPCListen = *grpcListen
 		}
 		cfg.Embedded = cfg.Embedded || *embedded
 		err = cfg.validate()

@@ -56,7 +56,7 @@ func TestRestartKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "tumble.yaml")
-	cfg := fmt.Sprintf("rules: %s\ndataDir: %s\nlisten: %s\nshards: 4\nrouterID: restart\nkafka:\n  brokers: [%s]\n",
+	cfg := fmt.Sprintf("rules: %s\ndataDir: %s\nlisten: %s\ngrpcListen: 127.0.0.1:0\nshards: 4\nrouterID: restart\nkafka:\n  brokers: [%s]\n",
 		rulesPath, filepath.Join(dir, "data"), listen, b.Addr())
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -31,7 +31,9 @@ import (
 	"github.com/tumblemetrics/tumble/router"
 	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
+	"github.com/tumblemetrics/tumble/selectionfeed"
 	"github.com/tumblemetrics/tumble/storage"
+	"github.com/tumblemetrics/tumble/windowlog"
 )
 
 // server is one tumble node: a router, replicas of shards, each shard with
@@ -46,6 +48,10 @@ type server struct {
 	// dbs and replicas are every shard's, when the node runs alone.
 	dbs      []*storage.DB
 	replicas []*replica.Replica
+	// outputs emit each shard's windows and trace selections.
+	outputs  []*leader.Solo
+	retained []*leader.Retained
+	emitters []*windowlog.Emitter
 	// cluster is the node's part in a cluster, nil when it runs alone.
 	cluster      *clusterNode
 	reg          *prometheus.Registry
@@ -108,13 +114,25 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		}
 		s.dbs = append(s.dbs, db)
 		log.Info("shard storage opened", "shard", i, "startup", db.Startup().String())
-		r, err := replica.New(replica.Options{Shard: int32(i), DB: db, Dir: filepath.Join(dir, "checkpoints"),
-			Aggregator: aggregator.Options{Lateness: cfg.Lateness}, Logger: log, OnFlush: s.metrics.onFlush(i)})
+		var retained *leader.Retained
+		r, err := replica.New(replica.Options{Shard: int32(i), Shards: int32(cfg.Shards), DB: db, Dir: filepath.Join(dir, "checkpoints"),
+			Aggregator: aggregator.Options{Lateness: cfg.Lateness}, Logger: log, OnFlush: s.metrics.onFlush(i),
+			OnWindows: func(emitted int64, ws []windowlog.Window) { retained.Add(emitted, ws) },
+		})
 		if err != nil {
 			s.close()
 			return nil, err
 		}
 		s.replicas = append(s.replicas, r)
+		retained = leader.OpenRetained(leader.RetainedPath(dir), r.Stats().Watermark, log.With("shard", i))
+		s.retained = append(s.retained, retained)
+		em, err := windowlog.NewEmitter(cfg.Kafka.WindowTopic, cfg.Kafka.SelectionTopic, int32(i), s.kafkaOpts()...)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("shard %d: window log: %w", i, err)
+		}
+		s.emitters = append(s.emitters, em)
+		s.outputs = append(s.outputs, &leader.Solo{Emitter: em, Windows: retained, Node: s.cfg.routerID(), Logger: log.With("shard", i)})
 	}
 	return s, nil
 }
@@ -130,6 +148,12 @@ func (s *server) close() error {
 		s.cluster.close()
 	}
 	var errs []error
+	for _, em := range s.emitters {
+		em.Close()
+	}
+	for _, r := range s.retained {
+		errs = append(errs, r.Save())
+	}
 	for _, db := range s.dbs {
 		errs = append(errs, db.Close())
 	}
@@ -144,10 +168,8 @@ func (s *server) ensureTopics(ctx context.Context, opts []kgo.Opt) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	want := map[string]int32{s.cfg.Kafka.ShardTopic: int32(s.cfg.Shards), s.cfg.Kafka.DeadLetterTopic: 1}
-	if s.cluster != nil {
-		want[s.cfg.Kafka.WindowTopic] = int32(s.cfg.Shards)
-	}
+	n := int32(s.cfg.Shards)
+	want := map[string]int32{s.cfg.Kafka.ShardTopic: n, s.cfg.Kafka.DeadLetterTopic: 1, s.cfg.Kafka.WindowTopic: n, s.cfg.Kafka.SelectionTopic: n}
 	for _, t := range s.cfg.Kafka.RawTopics {
 		want[t] = int32(s.cfg.Shards)
 	}
@@ -157,7 +179,7 @@ func (s *server) ensureTopics(ctx context.Context, opts []kgo.Opt) error {
 	}
 	for name, parts := range want {
 		if d, ok := td[name]; ok {
-			if (name == s.cfg.Kafka.ShardTopic || name == s.cfg.Kafka.WindowTopic && s.cluster != nil) && len(d.Partitions) != s.cfg.Shards {
+			if name != s.cfg.Kafka.DeadLetterTopic && !slices.Contains(s.cfg.Kafka.RawTopics, name) && len(d.Partitions) != s.cfg.Shards {
 				return fmt.Errorf("topic %s has %d partitions, the configuration %d shards", name, len(d.Partitions), s.cfg.Shards)
 			}
 			continue
@@ -192,11 +214,21 @@ func (s *server) run(ctx context.Context) error {
 	for _, r := range s.replicas {
 		wg.Go(func() { fail(r.Run(ctx, s.cfg.Kafka.ShardTopic, kopts...)) })
 	}
+	for _, o := range s.outputs {
+		wg.Go(func() { fail(o.Run(ctx)) })
+	}
 	var queryable interface {
 		promstorage.Queryable
 		promstorage.ExemplarQueryable
 	} = shardsQueryable(s.dbs)
-	var gs *grpc.Server
+	if s.grpcListener == nil {
+		var err error
+		if s.grpcListener, err = net.Listen("tcp", s.cfg.GRPCListen); err != nil {
+			return fmt.Errorf("listen for gRPC: %w", err)
+		}
+	}
+	gs := grpc.NewServer()
+	selectionfeed.NewServer(s.cfg.Kafka.SelectionTopic, s.log, kopts...).Register(gs)
 	if s.cluster != nil {
 		wg.Go(func() { s.cluster.run(ctx, fail) })
 		queryable = s.cluster.query
@@ -204,19 +236,13 @@ func (s *server) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if s.grpcListener == nil {
-			if s.grpcListener, err = net.Listen("tcp", s.cfg.Cluster.GRPCListen); err != nil {
-				return fmt.Errorf("listen for gRPC: %w", err)
-			}
-		}
-		gs = grpc.NewServer()
 		srv.Register(gs)
-		wg.Go(func() {
-			if err := gs.Serve(s.grpcListener); err != nil {
-				fail(fmt.Errorf("gRPC server: %w", err))
-			}
-		})
 	}
+	wg.Go(func() {
+		if err := gs.Serve(s.grpcListener); err != nil {
+			fail(fmt.Errorf("gRPC server: %w", err))
+		}
+	})
 	wg.Go(func() {
 		fail(s.router.Run(ctx, router.Config{
 			RawTopics: s.cfg.Kafka.RawTopics, Group: s.cfg.Kafka.RouterGroup,
@@ -255,9 +281,7 @@ func (s *server) run(ctx context.Context) error {
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	hs.Shutdown(sctx)
-	if gs != nil {
-		stopGRPC(gs, 5*time.Second)
-	}
+	stopGRPC(gs, 5*time.Second)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err

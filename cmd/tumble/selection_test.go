@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tumblemetrics/tumble/replay"
+	"github.com/tumblemetrics/tumble/sample"
+	"github.com/tumblemetrics/tumble/selection"
+	"github.com/tumblemetrics/tumble/selectionfeed"
+)
+
+// wantSelections returns the final selections the example rules make of
+// the replay's points, by pointKey: the trace of every P99 point of the
+// finest policy of "http latency by route" that has one (the workloads
+// stay below the rule's cap).
+func wantSelections(points map[string]replay.Point) map[string]replay.Point {
+	want := map[string]replay.Point{}
+	for k, p := range points {
+		if p.Aggregation == "P99" && p.Policy == "10s:2d" && p.Exemplar != nil && p.Exemplar.TraceID != "" {
+			want[k] = p
+		}
+	}
+	return want
+}
+
+// watchSelections reads the final selections from the gRPC feed at addr
+// until it has n of them (or the time is up), in two watches: the first
+// stops after its first batch with selections, the second resumes with
+// the first's token. It returns them in the order they came.
+func watchSelections(t *testing.T, addr string, n int) []selection.Selection {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var got []selection.Selection
+	var token string
+	errFirst := errors.New("the first watch stops")
+	err = selectionfeed.Watch(ctx, conn, selectionfeed.WatchOptions{FromStart: true}, func(sels []selection.Selection, tok string) error {
+		got, token = append(got, sels...), tok
+		if len(sels) > 0 {
+			return errFirst
+		}
+		return nil
+	})
+	if !errors.Is(err, errFirst) {
+		t.Fatalf("first watch: %v after %d selections", err, len(got))
+	}
+	first := len(got)
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	err = selectionfeed.Watch(wctx, conn, selectionfeed.WatchOptions{Token: token}, func(sels []selection.Selection, _ string) error {
+		got = append(got, sels...)
+		if len(got) >= n {
+			wcancel()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d selections watched, %d before the watcher resumed", len(got), first)
+	return got
+}
+
+// checkSelections checks the final selections got against the replay's
+// P99 points want (by pointKey) and the raw samples all: each point's
+// trace is selected once; each selection's sample is a sample of its
+// series and window, at the P99's rank among their values; its exemplar
+// is served (served holds service+route+trace of each served exemplar).
+func checkSelections(t *testing.T, got []selection.Selection, want map[string]replay.Point, all []sample.Sample, served map[string]bool) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, s := range got {
+		if s.Reason != selection.Final {
+			continue
+		}
+		k := pointKey(s.Name, s.Labels, s.Policy, s.EndMs)
+		if seen[k] {
+			t.Errorf("selection of %s twice", k)
+			continue
+		}
+		seen[k] = true
+		p, ok := want[k]
+		switch {
+		case !ok:
+			t.Errorf("selection of %s (trace %s): no such P99 point in the replay", k, s.TraceID)
+			continue
+		case p.Exemplar.TraceID != s.TraceID || float64(p.Exemplar.Value) != s.SampleValue || float64(p.Value) != s.Value:
+			t.Errorf("selection of %s: trace %s value %v sample %v; the replay's point %v has trace %s of value %v",
+				k, s.TraceID, s.Value, s.SampleValue, p.Value, p.Exemplar.TraceID, p.Exemplar.Value)
+		}
+		if !served[s.Labels["service"]+s.Labels["route"]+s.TraceID] {
+			t.Errorf("selection of %s: trace %s is not the exemplar served", k, s.TraceID)
+		}
+		checkRank(t, &s, all)
+	}
+	for k := range want {
+		if !seen[k] {
+			t.Errorf("P99 point %s: its trace %s was not selected", k, want[k].Exemplar.TraceID)
+		}
+	}
+}
+
+// checkRank checks, from the raw samples, that s names a sample of its
+// series and window at the P99's rank, ceil(0.99·n), among their values:
+// the selection's value is the value at that rank, and its trace is that
+// of a sample of that value or, when none of those has a trace, of the
+// traced sample nearest in value within the percentiles' precision (two
+// significant figures), as the aggregator's exemplars are.
+func checkRank(t *testing.T, s *selection.Selection, all []sample.Sample) {
+	t.Helper()
+	var vals []float64
+	found, tracedAtRank := false, false
+	for i := range all {
+		r := &all[i]
+		if r.Name != "http_request_duration_seconds" || r.TimestampMs < s.StartMs || r.TimestampMs >= s.EndMs {
+			continue
+		}
+		if svc, _ := r.Labels.Get("service"); svc != s.Labels["service"] {
+			continue
+		}
+		if route, _ := r.Labels.Get("route"); route != s.Labels["route"] {
+			continue
+		}
+		vals = append(vals, r.Value)
+		tracedAtRank = tracedAtRank || r.Value == s.Value && !r.TraceID.IsZero()
+		if selection.TraceID(r.TraceID) == s.TraceID && r.Value == s.SampleValue && r.TimestampMs == s.SampleMs {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("selection %s %v [%d, %d): trace %s is no sample of that series and window", s.Name, s.Labels, s.StartMs, s.EndMs, s.TraceID)
+		return
+	}
+	slices.Sort(vals)
+	rank := (99*len(vals) + 99) / 100
+	at := vals[rank-1]
+	switch {
+	case s.Value != at:
+		t.Errorf("selection %s %v [%d, %d): value %v, but the value at rank %d of %d is %v",
+			s.Name, s.Labels, s.StartMs, s.EndMs, s.Value, rank, len(vals), at)
+	case s.SampleValue == at:
+	case tracedAtRank:
+		t.Errorf("selection %s %v [%d, %d): sample value %v, but a sample of the value at rank %d of %d, %v, has a trace",
+			s.Name, s.Labels, s.StartMs, s.EndMs, s.SampleValue, rank, len(vals), at)
+	case math.Abs(s.SampleValue-at) > 0.01*math.Abs(at):
+		t.Errorf("selection %s %v [%d, %d): sample value %v, not within 1%% of the value at rank %d of %d, %v",
+			s.Name, s.Labels, s.StartMs, s.EndMs, s.SampleValue, rank, len(vals), at)
+	}
+}

@@ -3,6 +3,7 @@ package selection
 import (
 	"cmp"
 	"math"
+	"math/big"
 	"slices"
 )
 
@@ -20,14 +21,27 @@ type Pending struct {
 // window [startMs, endMs) under a cap of perSecond across the cluster, or
 // -1 for no cap. The budgets of consecutive windows add up to the cap,
 // shared out evenly, over any stretch of time, and a window's budget
-// depends on nothing but the window.
+// depends on nothing but the window. The cap counts in millionths of a
+// selection a second, and the sharing in exact integers: a window whose
+// share is a whole number gets exactly that.
 func Budget(perSecond float64, startMs, endMs int64, shards int) int {
 	if perSecond <= 0 {
 		return -1
 	}
-	per := perSecond / 1000 / float64(max(shards, 1))
-	n := math.Floor(per*float64(endMs)) - math.Floor(per*float64(startMs))
-	return int(min(max(n, 0), math.MaxInt32))
+	micro := new(big.Int).SetInt64(int64(math.Round(min(perSecond, 1e12) * 1e6)))
+	div := new(big.Int).SetInt64(1e9 * int64(max(shards, 1))) // µ/s · ms = 1e-9
+	upto := func(ms int64) *big.Int {
+		q := new(big.Int).Mul(micro, big.NewInt(ms))
+		return q.Div(q, div) // Euclidean: the floor, as div > 0
+	}
+	n := new(big.Int).Sub(upto(endMs), upto(startMs))
+	switch {
+	case n.Sign() <= 0:
+		return 0
+	case !n.IsInt64() || n.Int64() > math.MaxInt32:
+		return math.MaxInt32
+	}
+	return int(n.Int64())
 }
 
 // Choose appends to dst the selections of ps, the pending selections of
@@ -110,20 +124,21 @@ func spend(budget int) int {
 	return budget
 }
 
-// seriesOrder is a text that orders the series of selections: the name,
-// then the labels in name order.
+// seriesOrder is a text that orders the series of selections: by name,
+// then by labels in name order (each part ends with a byte below any of
+// its text, so that a prefix sorts first).
 func seriesOrder(s *Selection) string {
 	ks := make([]string, 0, len(s.Labels))
 	for k := range s.Labels {
 		ks = append(ks, k)
 	}
 	slices.Sort(ks)
-	b := []byte(s.Name)
+	b := append([]byte(s.Name), 0)
 	for _, k := range ks {
-		b = append(b, 0xff)
 		b = append(b, k...)
-		b = append(b, 0xfe)
+		b = append(b, 1)
 		b = append(b, s.Labels[k]...)
+		b = append(b, 0)
 	}
 	return string(b)
 }

@@ -9,7 +9,7 @@
 // watcher that handles a batch, keeps its token and reconnects with it
 // sees every later selection once, whichever node it reconnects to.
 //
-//	srv := selectionfeed.NewServer("tumble-selections", kgo.SeedBrokers(brokers...))
+//	srv := selectionfeed.NewServer("tumble-selections", logger, kgo.SeedBrokers(brokers...))
 //	srv.Register(grpcServer)
 //
 //	err := selectionfeed.Watch(ctx, conn, selectionfeed.WatchOptions{Token: saved},

@@ -38,8 +38,11 @@ func parseToken(s, topic string) (position, error) {
 	if err != nil {
 		return position{}, fmt.Errorf("resume token: %w", err)
 	}
-	if len(b) < 9 || b[0] != tokenVersion {
+	if len(b) == 0 || b[0] != tokenVersion {
 		return position{}, errors.New("resume token: not a token of this version")
+	}
+	if len(b) < 9 {
+		return position{}, errors.New("resume token: cut short")
 	}
 	p := position{topic: binary.LittleEndian.Uint64(b[1:9])}
 	if p.topic != xxhash.Sum64String(topic) {

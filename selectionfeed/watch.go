@@ -31,11 +31,11 @@ type WatchOptions struct {
 // after it, until ctx ends (it then returns nil) or fn fails. fn is called
 // first with no selection and the token of where the watch starts. When
 // the stream breaks, Watch reconnects with the last token fn was given: fn
-// sees each selection once.
+// sees each selection once. fn may keep the slice it is given.
 func Watch(ctx context.Context, conn grpc.ClientConnInterface, opts WatchOptions, fn func(sels []selection.Selection, token string) error) error {
 	cl := selectionpb.NewSelectionsClient(conn)
 	retry := opts.Retry
-	if retry == 0 {
+	if retry <= 0 {
 		retry = time.Second
 	}
 	log := opts.Logger
@@ -43,10 +43,13 @@ func Watch(ctx context.Context, conn grpc.ClientConnInterface, opts WatchOptions
 		log = slog.New(slog.DiscardHandler)
 	}
 	token := opts.Token
-	var sels []selection.Selection
 	for {
 		err := func() error {
-			stream, err := cl.Watch(ctx, &selectionpb.WatchRequest{ResumeToken: token, FromStart: opts.FromStart, Candidates: opts.Candidates})
+			// Canceled on return: a stream left open after fn fails
+			// would keep the server reading Kafka for nobody.
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stream, err := cl.Watch(sctx, &selectionpb.WatchRequest{ResumeToken: token, FromStart: opts.FromStart, Candidates: opts.Candidates})
 			if err != nil {
 				return err
 			}
@@ -55,7 +58,7 @@ func Watch(ctx context.Context, conn grpc.ClientConnInterface, opts WatchOptions
 				if err != nil {
 					return err
 				}
-				sels = sels[:0]
+				sels := make([]selection.Selection, 0, len(resp.GetSelections()))
 				for i, m := range resp.GetSelections() {
 					s, err := FromProto(m)
 					if err != nil {
@@ -69,11 +72,11 @@ func Watch(ctx context.Context, conn grpc.ClientConnInterface, opts WatchOptions
 				token = resp.GetResumeToken()
 			}
 		}()
-		if ctx.Err() != nil {
-			return nil
-		}
 		if fe, ok := err.(*fnError); ok {
 			return fe.err
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		if status.Code(err) == codes.InvalidArgument || status.Code(err) == codes.Unimplemented {
 			return fmt.Errorf("watch selections: %w", err)

@@ -163,6 +163,12 @@ func TestChaos(t *testing.T) {
 		comparePoints(t, wantAll, servedPoints(t, c.nodes["a"].base(), closer/1000))
 	})
 	t.Run("window log", func(t *testing.T) { compareWindows(t, wantWindows, wlog.all()) })
+	t.Run("selections", func(t *testing.T) {
+		wantSel := wantSelections(wantAll)
+		got := watchSelections(t, c.nodes["a"].grpc, len(wantSel))
+		checkSelections(t, got, wantSel, all, servedExemplars(t, c.nodes["b"].base(), all[0].TimestampMs/1000-60, closer/1000))
+		compareSelectionTerms(t, got, wlog.all())
+	})
 	reasons := deadLetters(t, []string{b.Addr()}, "tumble-dead-letter", prod.malformed())
 	t.Logf("dead letters %v", reasons)
 
@@ -308,6 +314,7 @@ type chaosNode struct {
 	dataDir string
 	logPath string
 	listen  string
+	grpc    string
 	proxy   *tcpproxy.Proxy
 
 	mu   sync.Mutex
@@ -323,7 +330,8 @@ func (c *chaosCluster) newNode(dir, id, rulesPath, broker string, proxy *tcpprox
 	}
 	n := &chaosNode{t: t, id: id, bin: c.bin, proxy: proxy,
 		dataDir: filepath.Join(dir, "node-"+id), logPath: filepath.Join(dir, "node-"+id+".log"),
-		cfgPath: filepath.Join(dir, "node-"+id+".yaml"), listen: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+		cfgPath: filepath.Join(dir, "node-"+id+".yaml"), listen: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		grpc: fmt.Sprintf("127.0.0.1:%d", ports[1])}
 	cfg := fmt.Sprintf(`rules: %s
 dataDir: %s
 listen: %s

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -136,23 +135,7 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 
 	// Exemplars: every P99 point's trace is served for that series (from
 	// the finest policy, which the exemplar query reads).
-	var ex struct {
-		Data []struct {
-			SeriesLabels map[string]string
-			Exemplars    []struct {
-				Labels    map[string]string
-				Timestamp float64
-			}
-		}
-	}
-	getJSON(t, base+"/api/v1/query_exemplars?"+url.Values{"query": {`http_request_duration_seconds_by_route{quantile="0.99"}`},
-		"start": {strconv.FormatInt(start/1000-60, 10)}, "end": {strconv.FormatInt(now/1000+300, 10)}}.Encode(), &ex)
-	served := map[string]bool{}
-	for _, s := range ex.Data {
-		for _, e := range s.Exemplars {
-			served[s.SeriesLabels["service"]+s.SeriesLabels["route"]+e.Labels["trace_id"]] = true
-		}
-	}
+	served := servedExemplars(t, base, start/1000-60, now/1000+300)
 	p99 := 0
 	for _, p := range want {
 		if p.Aggregation != "P99" || p.Policy != "10s:2d" || p.Exemplar == nil || p.Exemplar.TraceID == "" {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/url"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/tumblemetrics/tumble/sample"
 	"github.com/tumblemetrics/tumble/selection"
 	"github.com/tumblemetrics/tumble/selectionfeed"
+	"github.com/tumblemetrics/tumble/windowlog"
 )
 
 // wantSelections returns the final selections the example rules make of
@@ -159,4 +162,57 @@ func checkRank(t *testing.T, s *selection.Selection, all []sample.Sample) {
 		t.Errorf("selection %s %v [%d, %d): sample value %v, not within 1%% of the value at rank %d of %d, %v",
 			s.Name, s.Labels, s.StartMs, s.EndMs, s.SampleValue, rank, len(vals), at)
 	}
+}
+
+// servedExemplars returns the exemplars the query API at base serves for
+// the P99 of http latency by route between two times (s), as
+// service+route+trace ID.
+func servedExemplars(t *testing.T, base string, startSec, endSec int64) map[string]bool {
+	t.Helper()
+	var ex struct {
+		Data []struct {
+			SeriesLabels map[string]string
+			Exemplars    []struct {
+				Labels    map[string]string
+				Timestamp float64
+			}
+		}
+	}
+	getJSON(t, base+"/api/v1/query_exemplars?"+url.Values{"query": {`http_request_duration_seconds_by_route{quantile="0.99"}`},
+		"start": {strconv.FormatInt(startSec, 10)}, "end": {strconv.FormatInt(endSec, 10)}}.Encode(), &ex)
+	served := map[string]bool{}
+	for _, s := range ex.Data {
+		for _, e := range s.Exemplars {
+			served[s.SeriesLabels["service"]+s.SeriesLabels["route"]+e.Labels["trace_id"]] = true
+		}
+	}
+	return served
+}
+
+// compareSelectionTerms checks that each final selection was written by
+// the leader and term that wrote its window's record in the window log,
+// and that the log's windows count as many selections as there are.
+func compareSelectionTerms(t *testing.T, got []selection.Selection, log []loggedWindow) {
+	t.Helper()
+	windows := map[windowKey]windowlog.Window{}
+	selected := 0
+	for _, r := range log {
+		windows[windowKey{r.w.Shard, r.w.Policy, r.w.StartMs, r.w.EndMs}] = r.w
+		selected += r.w.Selected
+	}
+	finals := 0
+	for _, s := range got {
+		if s.Reason != selection.Final {
+			continue
+		}
+		finals++
+		w, ok := windows[windowKey{s.Shard, s.Policy, s.StartMs, s.EndMs}]
+		if !ok || w.Leader != s.Leader || w.Term != s.Term {
+			t.Errorf("selection of %s %v at %d by %s in term %d; its window's record: %+v (present %v)", s.Name, s.Labels, s.EndMs, s.Leader, s.Term, w, ok)
+		}
+	}
+	if finals != selected {
+		t.Errorf("%d final selections, the window log counts %d", finals, selected)
+	}
+	t.Logf("%d final selections, each with its window, by its window's leader and term", finals)
 }

@@ -38,6 +38,8 @@ type Aggregator struct {
 	// Saved state of series not seen since Restore, by Target.Key.
 	savedIn   map[uint64]*savedSeries
 	savedPost map[uint64]*savedPost
+
+	cands []Candidate // offered since the last Candidates call
 }
 
 // series is the state of one target: its open windows and what its
@@ -58,6 +60,7 @@ type series struct {
 
 	collided *series // the next series whose target has the same Key
 	born     uint64  // the Add call that created it
+	cand     candState
 }
 
 // SeriesIdle is how long an output series with no open window keeps its
@@ -104,7 +107,11 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	if sr == nil {
 		sr = a.newSeries(t, typ)
 	} else if sr.target != t {
-		sr.target = t // the same series; its selection may have changed
+		// The same series; its selection may have changed.
+		if a.opts.Candidates && !sr.target.Select.Equal(t.Select) {
+			sr.cand = newCandState(t, sr.aggs)
+		}
+		sr.target = t
 	}
 	if sr.typ != typ {
 		a.stats.TypeMismatch++
@@ -160,6 +167,7 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 		}
 	}
 	a.stats.Samples++
+	offered := int64(math.MinInt64) // the finest window's start, if the sample went in
 	for i, w := range ws {
 		if w == nil {
 			p := t.Policies[i]
@@ -179,6 +187,12 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 			w = a.open(sr, i, start, p.ResolutionMs())
 		}
 		a.addToWindow(w, &e, incr)
+		if i == 0 {
+			offered = w.start
+		}
+	}
+	if sr.cand != nil && offered != math.MinInt64 && !e.trace.IsZero() {
+		a.offer(sr, &e, offered)
 	}
 }
 
@@ -256,6 +270,9 @@ func (a *Aggregator) newSeries(t *Target, typ sample.Type) *series {
 		}
 	}
 	sr := &series{target: t, typ: typ, aggs: aggs, quant: aggs.HasQuantile(), born: a.adds}
+	if a.opts.Candidates {
+		sr.cand = newCandState(t, aggs)
+	}
 	if t.Post != NoTransform {
 		sr.post = make([]postState, len(t.Policies)*aggs.Len())
 	}
@@ -379,6 +396,9 @@ func (a *Aggregator) emit(w *window, dst []Point) []Point {
 		}
 		dst = append(dst, p)
 		a.stats.Points++
+	}
+	if sr.cand != nil && w.policy == 0 {
+		a.learn(sr, w)
 	}
 	a.stats.WindowsClosed++
 	return dst

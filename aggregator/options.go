@@ -22,6 +22,10 @@ type Options struct {
 	// histogram does (some 60 KB), so exactness up to there is free. A
 	// negative value means never exact (for tests).
 	ExactLimit int
+	// Candidates makes the series that select traces offer candidates
+	// while their windows are open (see Candidate); the owner takes them
+	// with Aggregator.Candidates after each Add.
+	Candidates bool
 }
 
 // DefaultExactLimit is the default Options.ExactLimit.
@@ -106,4 +110,8 @@ type Stats struct {
 	// before the state was restored (see Restore): read again, they only
 	// update the state carried across windows.
 	Replayed uint64
+	// Candidates counts the candidates offered (see Candidate);
+	// CandidatesBounded those not offered as their window had offered
+	// its bound.
+	Candidates, CandidatesBounded uint64
 }

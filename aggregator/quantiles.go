@@ -62,6 +62,7 @@ type quantileState struct {
 	freeHists  []*hdr.Histogram
 	freePages  []*repPage
 	values     []float64 // the values of the window being closed, see prepare
+	scratch    []float64 // for valueAtRank
 	stats      *Stats
 }
 
@@ -281,6 +282,12 @@ func (q *quantileState) quantile(d *dist, t Type) (float64, entry) {
 	if d.h == nil {
 		return q.exactQuantile(d, int(r-1))
 	}
+	return q.histAtRank(d, r)
+}
+
+// histAtRank returns the representative of the bucket holding 1-based rank
+// r of d, which has histograms and no buffered sample.
+func (q *quantileState) histAtRank(d *dist, r uint64) (float64, entry) {
 	h := d.h
 	hist, rr, neg := h.pos, r, false
 	if h.neg != nil {
@@ -302,6 +309,26 @@ func (q *quantileState) quantile(d *dist, t Type) (float64, entry) {
 	}
 	e := h.reps[idx/64][idx%64]
 	return e.v, e
+}
+
+// valueAtRank returns the value at 1-based rank r of non-empty d (within
+// the histogram's precision once d has left exact mode).
+func (q *quantileState) valueAtRank(d *dist, r uint64) float64 {
+	if d.h != nil && len(d.exact) > 0 {
+		q.drain(d)
+	}
+	r = min(max(r, 1), d.count())
+	if d.h != nil {
+		v, _ := q.histAtRank(d, r)
+		return v
+	}
+	vs := q.scratch[:0]
+	for i := range d.exact {
+		vs = append(vs, d.exact[i].v)
+	}
+	q.scratch = vs
+	selectRank(vs, int(r-1))
+	return vs[r-1]
 }
 
 // quantilesAscending lists the quantile types by increasing q.

@@ -39,15 +39,15 @@ func TestCandidates(t *testing.T) {
 		wantAgg    Type
 		bounded    uint64
 	}{
-		// P99 of 1..100 offers above the first window's P98, 98, at most
-		// max(4, 3·3) = 9 a window.
-		{"P99", true, selected(SetOf(P50, P99, Count), SetOf(P99)), []float64{50, 99, 98, 120, 98.5}, []float64{99, 120, 98.5}, P99, 0},
-		{"bound", true, selected(SetOf(P99), SetOf(P99)), upto(200)[99:], upto(200)[99:108], P99, 92},
+		// P99 of 1..100 offers above the first window's P95, 95, at most
+		// max(4, 3·6) = 18 a window.
+		{"P99", true, selected(SetOf(P50, P99, Count), SetOf(P99)), []float64{50, 99, 95, 120, 95.5}, []float64{99, 120, 95.5}, P99, 0},
+		{"bound", true, selected(SetOf(P99), SetOf(P99)), upto(200)[99:], upto(200)[99:117], P99, 83},
 		// Max offers above the previous P99, 99.
 		{"Max with quantiles", true, selected(SetOf(P50, Max), SetOf(Max)), []float64{99, 99.5, 150}, []float64{99.5, 150}, Max, 0},
 		// Without quantiles, above the previous Max, 100.
 		{"Max alone", true, selected(SetOf(Max, Count), SetOf(Max)), []float64{99, 100, 101}, []float64{101}, Max, 0},
-		// P999 of 1..100 offers above the value at rank ceil(0.998·100).
+		// P999 of 1..100 offers above the value at rank ceil(0.995·100).
 		{"P999 above P998", true, selected(SetOf(P999), SetOf(P999)), []float64{99, 100, 100.5}, []float64{100.5}, P999, 0},
 		{"not asked", false, selected(SetOf(P99), SetOf(P99)), []float64{150}, nil, P99, 0},
 		{"not selected", true, NewTarget("lat", nil, SetOf(P99), []Policy{p10s}, NoTransform, NoTransform), []float64{150}, nil, P99, 0},

@@ -106,6 +106,9 @@ func (s *Shard) Status() Status {
 	return st
 }
 
+// Leading reports whether the replica leads the shard now.
+func (s *Shard) Leading() bool { return s.status.Load().Leading }
+
 func (s *Shard) setStatus(leading bool, term int64, canLead string) {
 	s.status.Store(&Status{Shard: s.opts.Shard, Leading: leading, Term: term, CanLead: canLead})
 }

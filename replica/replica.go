@@ -53,6 +53,11 @@ type Options struct {
 	// windowlog). It is called by the replica's goroutine and must not
 	// keep ws.
 	OnWindows func(emitted int64, ws []windowlog.Window)
+	// OnCandidates, if set, is given the candidates of trace selection
+	// that each samples record offered (see aggregator.Candidate), with
+	// reason selection.Candidate; it may keep them. Called by the
+	// replica's goroutine.
+	OnCandidates func([]selection.Selection)
 }
 
 // Stats counts what a replica did.
@@ -103,6 +108,7 @@ type Replica struct {
 	buf   []storage.Point
 
 	summary  *windowlog.Summary // the windows stored since the last report
+	cands    []aggregator.Candidate
 	wins     []windowlog.Window
 	reported int64 // the emitted watermark last given to OnWindows
 	stats    Stats
@@ -184,7 +190,9 @@ func New(opts Options) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica of shard %d: %w", opts.Shard, err)
 	}
-	agg, err := aggregator.New(opts.Aggregator)
+	aggOpts := opts.Aggregator
+	aggOpts.Candidates = opts.OnCandidates != nil
+	agg, err := aggregator.New(aggOpts)
 	if err != nil {
 		return nil, fmt.Errorf("replica of shard %d: %w", opts.Shard, err)
 	}
@@ -274,6 +282,9 @@ func (r *Replica) Apply(offset int64, value []byte) error {
 				}
 			}
 			r.agg.Add(e.Target, e.Input, &e.Sample)
+		}
+		if r.opts.OnCandidates != nil {
+			r.offerCandidates()
 		}
 		return nil
 	case shard.KindWatermark:
@@ -460,6 +471,37 @@ func selectable(p *aggregator.Point) (selection.Pending, bool) {
 		},
 		PerSecond: sel.PerSecond, TenantPerSecond: sel.TenantPerSecond,
 	}, true
+}
+
+// offerCandidates gives the aggregator's candidates to OnCandidates.
+func (r *Replica) offerCandidates() {
+	r.cands = r.agg.Candidates(r.cands[:0])
+	if len(r.cands) == 0 {
+		return
+	}
+	out := make([]selection.Selection, 0, len(r.cands))
+	for i := range r.cands {
+		c := &r.cands[i]
+		sel := c.Target.Select
+		if !finite(c.Threshold) || !finite(c.Sample.Value) {
+			continue
+		}
+		ls := aggregator.OutputLabels(c.Target.Labels, c.Aggregation, c.Aggregations.Len())
+		m := make(map[string]string, len(ls))
+		for _, l := range ls {
+			m[l.Name] = l.Value
+		}
+		out = append(out, selection.Selection{
+			TraceID: selection.TraceID(c.Sample.TraceID), Reason: selection.Candidate,
+			Name: c.SeriesName(), Labels: m, Aggregation: c.Aggregation.String(), Policy: c.Policy.String(),
+			StartMs: c.StartMs, EndMs: c.EndMs, Value: c.Threshold, SampleValue: c.Sample.Value, SampleMs: c.Sample.TimestampMs,
+			Rule: sel.Rule, Tenant: sel.Tenant, Shard: r.opts.Shard,
+		})
+	}
+	clear(r.cands)
+	if len(out) > 0 {
+		r.opts.OnCandidates(out)
+	}
 }
 
 func finite(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }

@@ -38,6 +38,8 @@ type clusterNode struct {
 	observer *leader.Observer
 	pool     *fanout.Pool
 	query    *fanout.Queryable
+	// candidates writes the candidates its leading replicas offer.
+	candidates *candidatePublisher
 
 	placed atomic.Pointer[placement.Placement]
 	nodes  atomic.Pointer[map[string]placement.Node]
@@ -46,7 +48,7 @@ type clusterNode struct {
 	shards map[int32]*clusterShard
 }
 
-func newClusterNode(cfg Config, log *slog.Logger, m *metrics, kopts []kgo.Opt) (*clusterNode, error) {
+func newClusterNode(cfg Config, log *slog.Logger, m *metrics, kopts []kgo.Opt, candidates *candidatePublisher) (*clusterNode, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: cfg.Cluster.Etcd, DialTimeout: 2 * time.Second,
 		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
@@ -60,7 +62,7 @@ func newClusterNode(cfg Config, log *slog.Logger, m *metrics, kopts []kgo.Opt) (
 	}
 	ttl := cfg.Cluster.SessionTTL
 	c := &clusterNode{
-		cfg: cfg, log: log, metrics: m, kopts: kopts, cli: cli,
+		cfg: cfg, log: log, metrics: m, kopts: kopts, cli: cli, candidates: candidates,
 		// The margin covers clock drift and a write in flight.
 		sessions: leader.NewSessions(cli, ttl, ttl/4, nil),
 		store:    placement.NewStore(cli, cfg.Cluster.Prefix, placement.WithLogger(log)),

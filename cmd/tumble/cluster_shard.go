@@ -14,6 +14,7 @@ import (
 	"github.com/tumblemetrics/tumble/leader"
 	"github.com/tumblemetrics/tumble/placement"
 	"github.com/tumblemetrics/tumble/replica"
+	"github.com/tumblemetrics/tumble/selection"
 	"github.com/tumblemetrics/tumble/storage"
 	"github.com/tumblemetrics/tumble/windowlog"
 )
@@ -55,6 +56,11 @@ func (c *clusterNode) openShard(id int32, state placement.State) (_ *clusterShar
 		Aggregator: aggregator.Options{Lateness: c.cfg.Lateness}, Logger: c.log,
 		OnFlush:   c.metrics.onFlush(int(id)),
 		OnWindows: func(emitted int64, ws []windowlog.Window) { cs.retained.Add(emitted, ws) },
+		OnCandidates: func(sels []selection.Selection) {
+			if cs.lead.Leading() {
+				c.candidates.publish(sels)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err

@@ -153,7 +153,9 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	// Selections: the trace of every P99 point once, through the gRPC
 	// feed, by a watcher that stops and resumes.
 	wantSel := wantSelections(want)
-	checkSelections(t, watchSelections(t, gln.Addr().String(), len(wantSel)), wantSel, all, served)
+	got := watchSelections(t, gln.Addr().String(), len(wantSel))
+	checkSelections(t, got, wantSel, all, served)
+	checkCandidates(t, got, all)
 
 	// The malformed records are in the dead-letter topic, with a reason.
 	reasons := deadLetters(t, brokers, cfg.Kafka.DeadLetterTopic, 6)

@@ -25,6 +25,7 @@ type metrics struct {
 	checkpoints, replayed                 *prometheus.Desc
 	leading, retained                     *prometheus.Desc
 	flushSeconds                          *prometheus.HistogramVec
+	candidates                            *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, s *server) *metrics {
@@ -62,8 +63,12 @@ func newMetrics(reg prometheus.Registerer, s *server) *metrics {
 			Help:    "Time to write a flush of closed windows (WAL fsync included) into a shard's storage.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"shard"}),
+		candidates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tumble_selection_candidates_total",
+			Help: "Candidates of trace selection the node's leading replicas offered, by what became of them: written to the selections topic, or dropped (the producer's buffer was full, or the write failed).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m, m.flushSeconds)
+	reg.MustRegister(m, m.flushSeconds, m.candidates)
 	return m
 }
 

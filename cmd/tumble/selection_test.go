@@ -34,10 +34,11 @@ func wantSelections(points map[string]replay.Point) map[string]replay.Point {
 	return want
 }
 
-// watchSelections reads the final selections from the gRPC feed at addr
-// until it has n of them (or the time is up), in two watches: the first
-// stops after its first batch with selections, the second resumes with
-// the first's token. It returns them in the order they came.
+// watchSelections reads the selections from the gRPC feed at addr (the
+// candidates too) until it has n final ones (or the time is up), in two
+// watches: the first stops after its first batch with selections, the
+// second resumes with the first's token. It returns them in the order
+// they came.
 func watchSelections(t *testing.T, addr string, n int) []selection.Selection {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -50,7 +51,16 @@ func watchSelections(t *testing.T, addr string, n int) []selection.Selection {
 	var got []selection.Selection
 	var token string
 	errFirst := errors.New("the first watch stops")
-	err = selectionfeed.Watch(ctx, conn, selectionfeed.WatchOptions{FromStart: true}, func(sels []selection.Selection, tok string) error {
+	finals := func() int {
+		n := 0
+		for i := range got {
+			if got[i].Reason == selection.Final {
+				n++
+			}
+		}
+		return n
+	}
+	err = selectionfeed.Watch(ctx, conn, selectionfeed.WatchOptions{FromStart: true, Candidates: true}, func(sels []selection.Selection, tok string) error {
 		got, token = append(got, sels...), tok
 		if len(sels) > 0 {
 			return errFirst
@@ -60,21 +70,67 @@ func watchSelections(t *testing.T, addr string, n int) []selection.Selection {
 	if !errors.Is(err, errFirst) {
 		t.Fatalf("first watch: %v after %d selections", err, len(got))
 	}
-	first := len(got)
+	first, err := len(got), error(nil)
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
-	err = selectionfeed.Watch(wctx, conn, selectionfeed.WatchOptions{Token: token}, func(sels []selection.Selection, _ string) error {
-		got = append(got, sels...)
-		if len(got) >= n {
-			wcancel()
-		}
-		return nil
-	})
+	if finals() < n {
+		err = selectionfeed.Watch(wctx, conn, selectionfeed.WatchOptions{Token: token, Candidates: true}, func(sels []selection.Selection, _ string) error {
+			got = append(got, sels...)
+			if finals() >= n {
+				wcancel()
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d selections watched, %d before the watcher resumed", len(got), first)
+	t.Logf("%d selections (%d final) watched, %d before the watcher resumed", len(got), finals(), first)
 	return got
+}
+
+// checkCandidates checks the candidates among got: there are some (the
+// workload's backlog closes its first windows before any threshold is
+// known, the later ones after), each names a sample of its series and
+// open window above the threshold it gives, and its window's P99.
+func checkCandidates(t *testing.T, got []selection.Selection, all []sample.Sample) {
+	t.Helper()
+	type key struct {
+		service, route, trace string
+		ts                    int64
+		v                     float64
+	}
+	samples := map[key]bool{}
+	for i := range all {
+		r := &all[i]
+		if r.Name != "http_request_duration_seconds" || r.TraceID.IsZero() {
+			continue
+		}
+		svc, _ := r.Labels.Get("service")
+		route, _ := r.Labels.Get("route")
+		samples[key{svc, route, selection.TraceID(r.TraceID), r.TimestampMs, r.Value}] = true
+	}
+	n := 0
+	for _, c := range got {
+		if c.Reason != selection.Candidate {
+			continue
+		}
+		n++
+		switch {
+		case c.Aggregation != "P99" || c.Policy != "10s:2d" || c.Name != "http_request_duration_seconds_by_route":
+			t.Errorf("candidate %+v: not of the P99 at 10s:2d", c)
+		case !(c.SampleValue > c.Value):
+			t.Errorf("candidate %+v: its sample is not above its threshold", c)
+		case c.SampleMs < c.StartMs || c.SampleMs >= c.EndMs:
+			t.Errorf("candidate %+v: its sample is not in its window", c)
+		case !samples[key{c.Labels["service"], c.Labels["route"], c.TraceID, c.SampleMs, c.SampleValue}]:
+			t.Errorf("candidate %+v: no such sample in the workload", c)
+		}
+	}
+	if n == 0 {
+		t.Error("no candidate")
+	}
+	t.Logf("%d candidates, each a sample of its series and window above its threshold", n)
 }
 
 // checkSelections checks the final selections got against the replay's

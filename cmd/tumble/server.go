@@ -52,6 +52,8 @@ type server struct {
 	outputs  []*leader.Solo
 	retained []*leader.Retained
 	emitters []*windowlog.Emitter
+	// candidates writes the candidates of trace selection.
+	candidates *candidatePublisher
 	// cluster is the node's part in a cluster, nil when it runs alone.
 	cluster      *clusterNode
 	reg          *prometheus.Registry
@@ -99,8 +101,12 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	}
 	s := &server{cfg: cfg, log: log, rules: rs, router: rt, reg: prometheus.NewRegistry(), ready: make(chan struct{})}
 	s.metrics = newMetrics(s.reg, s)
+	if s.candidates, err = newCandidatePublisher(cfg.Kafka.SelectionTopic, cfg.routerID(), s.kafkaOpts(), log, s.metrics); err != nil {
+		return nil, fmt.Errorf("candidates: kafka client: %w", err)
+	}
 	if cfg.Cluster.enabled() {
-		if s.cluster, err = newClusterNode(cfg, log, s.metrics, s.kafkaOpts()); err != nil {
+		if s.cluster, err = newClusterNode(cfg, log, s.metrics, s.kafkaOpts(), s.candidates); err != nil {
+			s.close()
 			return nil, err
 		}
 		return s, nil
@@ -117,7 +123,8 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		var retained *leader.Retained
 		r, err := replica.New(replica.Options{Shard: int32(i), Shards: int32(cfg.Shards), DB: db, Dir: filepath.Join(dir, "checkpoints"),
 			Aggregator: aggregator.Options{Lateness: cfg.Lateness}, Logger: log, OnFlush: s.metrics.onFlush(i),
-			OnWindows: func(emitted int64, ws []windowlog.Window) { retained.Add(emitted, ws) },
+			OnWindows:    func(emitted int64, ws []windowlog.Window) { retained.Add(emitted, ws) },
+			OnCandidates: s.candidates.publish,
 		})
 		if err != nil {
 			s.close()
@@ -150,6 +157,9 @@ func (s *server) close() error {
 	var errs []error
 	for _, em := range s.emitters {
 		em.Close()
+	}
+	if s.candidates != nil {
+		s.candidates.close()
 	}
 	for _, r := range s.retained {
 		errs = append(errs, r.Save())

@@ -17,6 +17,7 @@
 //	tumblectl placement remove-node node-a
 //	tumblectl placement mark-available 3 node-d
 //	tumblectl cluster status --url http://node-a:9201
+//	tumblectl traces watch --addr node-a:9301 --keep-list keep.txt --token-file watch.token
 //
 // loadgen writes a generated fleet's samples as JSON lines; with --brokers
 // it produces them to a Kafka topic in real time instead, as protobuf batches
@@ -59,6 +60,16 @@
 // the watermark, the records it has left to read, and whether it can take
 // the lead (or why not), then warnings; --json writes the report.
 //
+// traces watch prints the traces the cluster selects for tail-based
+// samplers (see package selection) as they are committed, a line each (or
+// JSON with --json): the final selections of closed windows and, with
+// --candidates, the candidates of open ones. --keep-list appends each
+// trace ID, once, to a file, the keep-list of a sampler that reads files;
+// --token-file keeps the feed's resume token after each batch, so that the
+// next run goes on where this one stopped, missing nothing and repeating
+// nothing. It starts with the next selection (--from-start: the oldest the
+// topic keeps) and runs until interrupted or --count selections.
+//
 // Exit status: 0 on success, 1 when input lines were skipped (each is
 // reported on stderr with its line number) or, for tsdb verify, when
 // corruption was found, 2 when the command could not run (bad flags, an
@@ -100,6 +111,7 @@ const usage = `usage:
   tumblectl placement mark-available SHARD ID [ETCD FLAGS]
     ETCD FLAGS: [--etcd HOST:PORT[,...]] [--prefix /tumble] [--dial-timeout D] [--timeout D]
   tumblectl cluster status [--url http://NODE:9201] [--json]
+  tumblectl traces watch [--addr NODE:9301] [--candidates] [--from-start] [--token-file F] [--keep-list F] [--json] [--count N]
 Run a command with -h for its flags.
 `
 
@@ -142,6 +154,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		status, err = placementMarkAvailableCmd(rest[1:], stdout, stderr)
 	case cmd == "cluster" && len(rest) > 0 && rest[0] == "status":
 		status, err = clusterStatusCmd(rest[1:], stdout, stderr)
+	case cmd == "traces" && len(rest) > 0 && rest[0] == "watch":
+		status, err = tracesWatchCmd(rest[1:], stdout, stderr)
 	case cmd == "-h" || cmd == "--help" || cmd == "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -89,6 +89,17 @@ func describeRule(w *bufio.Writer, r *Rule) {
 		pols[i] = p.String()
 	}
 	field(w, "policies", strings.Join(pols, ", "))
+	if r.TraceAggregations != 0 && len(r.Policies) > 0 {
+		limit := "no cap"
+		if r.TracesPerSecond > 0 {
+			limit = "at most " + strconv.FormatFloat(r.TracesPerSecond, 'g', -1, 64) + "/s across the cluster"
+		}
+		kept := ""
+		if r.Aggregations == 0 {
+			kept = " (if the defaults of the sample type keep one)"
+		}
+		field(w, "traces", fmt.Sprintf("the trace of each %s point%s at %s, %s", strings.Trim(r.TraceAggregations.String(), "[]"), kept, r.Policies[0], limit))
+	}
 }
 
 func pipeline(r *Rule) string {

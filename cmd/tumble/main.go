@@ -137,7 +137,9 @@ Example queries (windows close 10s + lateness after their end; give it half a mi
   curl -s '%s/api/v1/query' --data-urlencode 'query=http_request_duration_seconds_by_route{quantile="0.99"}'
   curl -s '%s/api/v1/query' --data-urlencode 'query=sum by (service) (http_requests_by_status)'
   curl -s '%s/api/v1/query_exemplars' --data-urlencode 'query=http_request_duration_seconds_by_route{quantile="0.99"}' --data-urlencode start=0 --data-urlencode end=9999999999
+The traces behind each P99 (and, with --candidates, those that may be) as they are selected:
+  bin/tumblectl traces watch --addr %s --candidates
 Produce your own samples with any Kafka client, e.g.
   echo '{"name":"x","labels":{"service":"a"},"type":"timer","value":0.2,"timestamp_ms":'$(date +%%s000)'}' | kcat -P -b %s -t %s
-`, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0], cfg.Shards, cfg.DataDir, base, base, base, base, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0])
+`, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0], cfg.Shards, cfg.DataDir, base, base, base, base, cfg.GRPCListen, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0])
 }

@@ -457,14 +457,9 @@ func selectable(p *aggregator.Point) (selection.Pending, bool) {
 		!p.HasExemplar || p.Exemplar.TraceID.IsZero() || !finite(p.Value) || !finite(p.Exemplar.Value) {
 		return selection.Pending{}, false
 	}
-	ls := p.SeriesLabels()
-	m := make(map[string]string, len(ls))
-	for _, l := range ls {
-		m[l.Name] = l.Value
-	}
 	return selection.Pending{
 		Selection: selection.Selection{
-			TraceID: selection.TraceID(p.Exemplar.TraceID), Name: p.SeriesName(), Labels: m,
+			TraceID: selection.TraceID(p.Exemplar.TraceID), Name: p.SeriesName(), Labels: p.SeriesLabels().Map(),
 			Aggregation: p.Aggregation.String(), Value: p.Value,
 			SampleValue: p.Exemplar.Value, SampleMs: p.Exemplar.TimestampMs,
 			Rule: sel.Rule, Tenant: sel.Tenant,
@@ -486,14 +481,9 @@ func (r *Replica) offerCandidates() {
 		if !finite(c.Threshold) || !finite(c.Sample.Value) {
 			continue
 		}
-		ls := aggregator.OutputLabels(c.Target.Labels, c.Aggregation, c.Aggregations.Len())
-		m := make(map[string]string, len(ls))
-		for _, l := range ls {
-			m[l.Name] = l.Value
-		}
 		out = append(out, selection.Selection{
 			TraceID: selection.TraceID(c.Sample.TraceID), Reason: selection.Candidate,
-			Name: c.SeriesName(), Labels: m, Aggregation: c.Aggregation.String(), Policy: c.Policy.String(),
+			Name: c.SeriesName(), Labels: aggregator.OutputLabels(c.Target.Labels, c.Aggregation, c.Aggregations.Len()).Map(), Aggregation: c.Aggregation.String(), Policy: c.Policy.String(),
 			StartMs: c.StartMs, EndMs: c.EndMs, Value: c.Threshold, SampleValue: c.Sample.Value, SampleMs: c.Sample.TimestampMs,
 			Rule: sel.Rule, Tenant: sel.Tenant, Shard: r.opts.Shard,
 		})

@@ -49,9 +49,7 @@ type server struct {
 	dbs      []*storage.DB
 	replicas []*replica.Replica
 	// outputs emit each shard's windows and trace selections.
-	outputs  []*leader.Solo
-	retained []*leader.Retained
-	emitters []*windowlog.Emitter
+	outputs []*leader.Solo
 	// candidates writes the candidates of trace selection.
 	candidates *candidatePublisher
 	// cluster is the node's part in a cluster, nil when it runs alone.
@@ -132,13 +130,11 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		}
 		s.replicas = append(s.replicas, r)
 		retained = leader.OpenRetained(leader.RetainedPath(dir), r.Stats().Watermark, log.With("shard", i))
-		s.retained = append(s.retained, retained)
 		em, err := windowlog.NewEmitter(cfg.Kafka.WindowTopic, cfg.Kafka.SelectionTopic, int32(i), s.kafkaOpts()...)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("shard %d: window log: %w", i, err)
 		}
-		s.emitters = append(s.emitters, em)
 		s.outputs = append(s.outputs, &leader.Solo{Emitter: em, Windows: retained, Node: s.cfg.routerID(), Logger: log.With("shard", i)})
 	}
 	return s, nil
@@ -155,14 +151,12 @@ func (s *server) close() error {
 		s.cluster.close()
 	}
 	var errs []error
-	for _, em := range s.emitters {
-		em.Close()
+	for _, o := range s.outputs {
+		o.Emitter.Close()
+		errs = append(errs, o.Windows.Save())
 	}
 	if s.candidates != nil {
 		s.candidates.close()
-	}
-	for _, r := range s.retained {
-		errs = append(errs, r.Save())
 	}
 	for _, db := range s.dbs {
 		errs = append(errs, db.Close())

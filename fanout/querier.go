@@ -86,68 +86,46 @@ type labelsAnswer struct {
 // LabelNames returns the label names of the matching series of every shard
 // that answered, sorted, with a warning for each shard that did not.
 func (qr *querier) LabelNames(ctx context.Context, hints *promstorage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	pms, err := matchersToPB(ms)
-	if err != nil {
-		return nil, nil, err
-	}
-	return qr.labelQuery(ctx, hints, func(ctx context.Context, shard int32, r replica) (labelsAnswer, error) {
-		if r.local != nil {
-			lq, err := r.local.Querier(qr.mint, qr.maxt)
-			if err != nil {
-				return labelsAnswer{}, err
-			}
-			defer lq.Close()
-			names, ann, err := lq.LabelNames(ctx, hints, ms...)
-			return labelsAnswer{names, ann}, err
-		}
-		c, err := qr.q.client(r.ep.Addr)
-		if err != nil {
-			return labelsAnswer{}, err
-		}
-		resp, err := c.LabelNames(ctx, &fanoutpb.LabelNamesRequest{
-			Shard: shard, Mint: qr.mint, Maxt: qr.maxt, Matchers: pms, Limit: hintsLimit(hints),
+	return qr.labelQuery(ctx, hints, ms,
+		func(ctx context.Context, lq promstorage.Querier) ([]string, annotations.Annotations, error) {
+			return lq.LabelNames(ctx, hints, ms...)
+		},
+		func(ctx context.Context, c fanoutpb.QueryClient, shard int32, pms []*fanoutpb.Matcher) (labelsAnswer, error) {
+			resp, err := c.LabelNames(ctx, &fanoutpb.LabelNamesRequest{
+				Shard: shard, Mint: qr.mint, Maxt: qr.maxt, Matchers: pms, Limit: hintsLimit(hints),
+			})
+			return remoteLabels(resp.GetNames(), resp, err)
 		})
-		if err != nil {
-			return labelsAnswer{}, err
-		}
-		a := labelsAnswer{list: resp.GetNames()}
-		addRemoteAnnotations(&a.ann, resp.GetWarnings(), resp.GetInfos())
-		return a, nil
-	})
 }
 
 // LabelValues returns the values of the label name on the matching series
 // of every shard that answered, sorted, with a warning for each shard that
 // did not.
 func (qr *querier) LabelValues(ctx context.Context, name string, hints *promstorage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	pms, err := matchersToPB(ms)
-	if err != nil {
-		return nil, nil, err
-	}
-	return qr.labelQuery(ctx, hints, func(ctx context.Context, shard int32, r replica) (labelsAnswer, error) {
-		if r.local != nil {
-			lq, err := r.local.Querier(qr.mint, qr.maxt)
-			if err != nil {
-				return labelsAnswer{}, err
-			}
-			defer lq.Close()
-			values, ann, err := lq.LabelValues(ctx, name, hints, ms...)
-			return labelsAnswer{values, ann}, err
-		}
-		c, err := qr.q.client(r.ep.Addr)
-		if err != nil {
-			return labelsAnswer{}, err
-		}
-		resp, err := c.LabelValues(ctx, &fanoutpb.LabelValuesRequest{
-			Shard: shard, Mint: qr.mint, Maxt: qr.maxt, Name: name, Matchers: pms, Limit: hintsLimit(hints),
+	return qr.labelQuery(ctx, hints, ms,
+		func(ctx context.Context, lq promstorage.Querier) ([]string, annotations.Annotations, error) {
+			return lq.LabelValues(ctx, name, hints, ms...)
+		},
+		func(ctx context.Context, c fanoutpb.QueryClient, shard int32, pms []*fanoutpb.Matcher) (labelsAnswer, error) {
+			resp, err := c.LabelValues(ctx, &fanoutpb.LabelValuesRequest{
+				Shard: shard, Mint: qr.mint, Maxt: qr.maxt, Name: name, Matchers: pms, Limit: hintsLimit(hints),
+			})
+			return remoteLabels(resp.GetValues(), resp, err)
 		})
-		if err != nil {
-			return labelsAnswer{}, err
-		}
-		a := labelsAnswer{list: resp.GetValues()}
-		addRemoteAnnotations(&a.ann, resp.GetWarnings(), resp.GetInfos())
-		return a, nil
-	})
+}
+
+// remoteLabels is the answer of a remote label call: its list and the
+// annotations it carried.
+func remoteLabels(list []string, resp interface {
+	GetWarnings() []string
+	GetInfos() []string
+}, err error) (labelsAnswer, error) {
+	if err != nil {
+		return labelsAnswer{}, err
+	}
+	a := labelsAnswer{list: list}
+	addRemoteAnnotations(&a.ann, resp.GetWarnings(), resp.GetInfos())
+	return a, nil
 }
 
 func hintsLimit(h *promstorage.LabelHints) int64 {
@@ -157,14 +135,35 @@ func hintsLimit(h *promstorage.LabelHints) int64 {
 	return int64(h.Limit)
 }
 
-// labelQuery asks every shard with call and merges the answers: the
+// labelQuery asks a replica of every shard, with local when the replica is
+// in-process and remote over gRPC otherwise, and merges the answers: the
 // union, sorted, cut at the hints' limit, with the shards' annotations and
 // a warning per shard that did not answer.
-func (qr *querier) labelQuery(ctx context.Context, hints *promstorage.LabelHints, call func(context.Context, int32, replica) (labelsAnswer, error)) ([]string, annotations.Annotations, error) {
+func (qr *querier) labelQuery(ctx context.Context, hints *promstorage.LabelHints, ms []*labels.Matcher,
+	local func(context.Context, promstorage.Querier) ([]string, annotations.Annotations, error),
+	remote func(ctx context.Context, c fanoutpb.QueryClient, shard int32, pms []*fanoutpb.Matcher) (labelsAnswer, error),
+) ([]string, annotations.Annotations, error) {
+	pms, err := matchersToPB(ms)
+	if err != nil {
+		return nil, nil, err
+	}
 	answers := make([]labelsAnswer, qr.q.opts.Shards)
-	err := qr.q.eachShard(ctx, func(ctx context.Context, shard int32) error {
+	err = qr.q.eachShard(ctx, func(ctx context.Context, shard int32) error {
 		a, err := ask(ctx, qr.q, shard, func(ctx context.Context, r replica) (labelsAnswer, error) {
-			return call(ctx, shard, r)
+			if r.local != nil {
+				lq, err := r.local.Querier(qr.mint, qr.maxt)
+				if err != nil {
+					return labelsAnswer{}, err
+				}
+				defer lq.Close()
+				list, ann, err := local(ctx, lq)
+				return labelsAnswer{list, ann}, err
+			}
+			c, err := qr.q.client(r.ep.Addr)
+			if err != nil {
+				return labelsAnswer{}, err
+			}
+			return remote(ctx, c, shard, pms)
 		})
 		var unavailable *UnavailableError
 		if errors.As(err, &unavailable) {

@@ -1,19 +1,15 @@
 package sample
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
 	"math"
-	"os"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/tumblemetrics/tumble/internal/protosync"
 	"github.com/tumblemetrics/tumble/sample/samplepb"
 )
 
@@ -187,69 +183,7 @@ func TestCodecMatchesDescriptor(t *testing.T) {
 // TestGeneratedMatchesProtoFile: sample.pb.go was generated from the
 // sample.proto beside it, as it is now (`make proto` regenerates it).
 func TestGeneratedMatchesProtoFile(t *testing.T) {
-	f, err := os.Open("samplepb/sample.proto")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var (
-		typeRe  = regexp.MustCompile(`^(message|enum) (\w+) \{$`)
-		fieldRe = regexp.MustCompile(`^\s+((?:optional |repeated )?\w+ \w+ = \d+);$`)
-		valueRe = regexp.MustCompile(`^\s+(\w+ = \d+);$`)
-		pkgRe   = regexp.MustCompile(`^package ([\w.]+);$`)
-		got     []string
-		outer   string
-	)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if m := typeRe.FindStringSubmatch(line); m != nil {
-			outer = m[2]
-		} else if m := pkgRe.FindStringSubmatch(line); m != nil {
-			got = append(got, "package "+m[1])
-		} else if m := fieldRe.FindStringSubmatch(line); m != nil {
-			got = append(got, outer+": "+m[1])
-		} else if m := valueRe.FindStringSubmatch(line); m != nil {
-			got = append(got, outer+": "+m[1])
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-
-	fd := samplepb.File_sample_samplepb_sample_proto
-	want := []string{"package " + string(fd.Package())}
-	for i := range fd.Messages().Len() {
-		md := fd.Messages().Get(i)
-		for j := range md.Fields().Len() {
-			f := md.Fields().Get(j)
-			typ := f.Kind().String()
-			switch f.Kind() {
-			case protoreflect.MessageKind:
-				typ = string(f.Message().Name())
-			case protoreflect.EnumKind:
-				typ = string(f.Enum().Name())
-			}
-			switch {
-			case f.Cardinality() == protoreflect.Repeated:
-				typ = "repeated " + typ
-			case f.HasOptionalKeyword():
-				typ = "optional " + typ
-			}
-			want = append(want, fmt.Sprintf("%s: %s %s = %d", md.Name(), typ, f.Name(), f.Number()))
-		}
-	}
-	for i := range fd.Enums().Len() {
-		ed := fd.Enums().Get(i)
-		for j := range ed.Values().Len() {
-			v := ed.Values().Get(j)
-			want = append(want, fmt.Sprintf("%s: %s = %d", ed.Name(), v.Name(), v.Number()))
-		}
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("sample.proto declares\n\t%s\nbut sample.pb.go was generated from\n\t%s\nrun make proto",
-			strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
-	}
+	protosync.CheckFile(t, "samplepb/sample.proto", samplepb.File_sample_samplepb_sample_proto)
 }
 
 // FuzzProtoRoundTrip: AppendProto writes what the generated code writes, and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,10 +19,11 @@ import (
 // FORMAT.md for its bytes.
 type checkpoint struct {
 	seq    uint64
-	offset int64            // the offset the input state is as of
-	wms    map[string]int64 // router watermarks as of offset
-	input  []byte           // aggregator.AppendInputState at offset
-	output []byte           // aggregator.AppendOutputState when written
+	offset int64                  // the offset the input state is as of
+	wms    map[string]int64       // router watermarks as of offset (records of earlier versions)
+	parts  map[rawPartition]int64 // raw partition watermarks as of offset
+	input  []byte                 // aggregator.AppendInputState at offset
+	output []byte                 // aggregator.AppendOutputState when written
 }
 
 const checkpointMagic = "TCKP"
@@ -31,7 +33,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func checkpointName(seq uint64) string { return fmt.Sprintf("checkpoint-%016d", seq) }
 
 func (c *checkpoint) marshal() []byte {
-	b := append([]byte(checkpointMagic), 1)
+	b := append([]byte(checkpointMagic), 2)
 	b = binary.AppendUvarint(b, c.seq)
 	b = binary.AppendVarint(b, c.offset)
 	b = binary.AppendUvarint(b, uint64(len(c.wms)))
@@ -39,6 +41,13 @@ func (c *checkpoint) marshal() []byte {
 		b = binary.AppendUvarint(b, uint64(len(id)))
 		b = append(b, id...)
 		b = binary.AppendVarint(b, c.wms[id])
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.parts)))
+	for _, p := range slices.SortedFunc(maps.Keys(c.parts), rawPartition.compare) {
+		b = binary.AppendUvarint(b, uint64(len(p.topic)))
+		b = append(b, p.topic...)
+		b = binary.AppendUvarint(b, uint64(p.partition))
+		b = binary.AppendVarint(b, c.parts[p])
 	}
 	b = binary.AppendUvarint(b, uint64(len(c.input)))
 	b = append(b, c.input...)
@@ -56,8 +65,9 @@ func parseCheckpoint(b []byte) (*checkpoint, error) {
 	if sum := binary.LittleEndian.Uint32(b[len(b)-4:]); sum != crc32.Checksum(body, castagnoli) {
 		return nil, fmt.Errorf("checksum %08x does not match the contents", sum)
 	}
-	if v := body[len(checkpointMagic)]; v != 1 {
-		return nil, fmt.Errorf("unknown version %d", v)
+	version := body[len(checkpointMagic)]
+	if version != 1 && version != 2 {
+		return nil, fmt.Errorf("unknown version %d", version)
 	}
 	d := body[len(checkpointMagic)+1:]
 	var bad error
@@ -80,7 +90,7 @@ func parseCheckpoint(b []byte) (*checkpoint, error) {
 		d = d[n:]
 		return v
 	}
-	c := &checkpoint{seq: uvarint(), wms: map[string]int64{}}
+	c := &checkpoint{seq: uvarint(), wms: map[string]int64{}, parts: map[rawPartition]int64{}}
 	off, n := binary.Varint(d)
 	if n <= 0 {
 		return nil, errors.New("malformed offset")
@@ -93,6 +103,20 @@ func parseCheckpoint(b []byte) (*checkpoint, error) {
 			return nil, errors.New("malformed router watermark")
 		}
 		c.wms[id], d = wm, d[n:]
+	}
+	if version >= 2 {
+		for k := uvarint(); k > 0 && bad == nil; k-- {
+			topic := string(bytes())
+			p := uvarint()
+			if p > math.MaxInt32 {
+				return nil, fmt.Errorf("partition %d of %q out of range", p, topic)
+			}
+			wm, n := binary.Varint(d)
+			if n <= 0 {
+				return nil, errors.New("malformed partition watermark")
+			}
+			c.parts[rawPartition{topic, int32(p)}], d = wm, d[n:]
+		}
 	}
 	c.input, c.output = bytes(), bytes()
 	if bad == nil && len(d) > 0 {

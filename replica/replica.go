@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"maps"
 	"math"
 	"os"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -93,7 +96,8 @@ type Replica struct {
 	dec   shard.Decoder
 	rec   shard.Record
 
-	routers map[string]int64 // watermark of each router
+	routers map[string]int64       // watermark of each router (records of earlier versions)
+	parts   map[rawPartition]int64 // watermark of each raw partition
 	// pending maps the close time of open windows to the first offset of
 	// a record that went into them: a checkpoint taken at offset S is
 	// complete once no window holds a record from before S.
@@ -198,7 +202,7 @@ func New(opts Options) (*Replica, error) {
 	}
 	r := &Replica{
 		opts: opts, agg: agg,
-		routers: map[string]int64{}, pending: map[int64]int64{},
+		routers: map[string]int64{}, parts: map[rawPartition]int64{}, pending: map[int64]int64{},
 		names:   map[seriesKey]labels.Labels{},
 		summary: windowlog.NewSummary(opts.Shard, opts.Shards),
 	}
@@ -213,7 +217,7 @@ func New(opts Options) (*Replica, error) {
 		if err := agg.Restore(cp.input, cp.output); err != nil {
 			return nil, fmt.Errorf("replica of shard %d: checkpoint %d: %w", opts.Shard, cp.seq, err)
 		}
-		r.routers, r.next = cp.wms, cp.offset
+		r.routers, r.parts, r.next = cp.wms, cp.parts, cp.offset
 	}
 	// Later checkpoints were never named by a stored position.
 	if err := removeCheckpoints(opts.Dir, pos.Checkpoint); err != nil {
@@ -295,8 +299,49 @@ func (r *Replica) Apply(offset int64, value []byte) error {
 			r.routers[r.rec.Router] = r.rec.Watermark
 		}
 		return r.advance()
+	case shard.KindPartitions:
+		r.stats.Watermarks++
+		for p := range r.parts {
+			if !slices.ContainsFunc(r.rec.Topics, func(t shard.RawTopic) bool { return t.Name == p.topic }) {
+				delete(r.parts, p) // a raw topic no longer read
+			}
+		}
+		// A partition that exists but that no router has told of yet
+		// holds the shard back until one does.
+		for _, t := range r.rec.Topics {
+			for i := range t.Partitions {
+				if p := (rawPartition{t.Name, i}); !r.hasPart(p) {
+					r.parts[p] = shard.NoWatermark
+				}
+			}
+		}
+		for _, w := range r.rec.Partitions {
+			p := rawPartition{w.Topic, w.Partition}
+			if old, ok := r.parts[p]; !ok || w.Watermark > old {
+				r.parts[p] = w.Watermark
+			}
+		}
+		return r.advance()
 	}
 	return nil
+}
+
+func (r *Replica) hasPart(p rawPartition) bool {
+	_, ok := r.parts[p]
+	return ok
+}
+
+// rawPartition is a partition of a raw topic.
+type rawPartition struct {
+	topic     string
+	partition int32
+}
+
+func (p rawPartition) compare(q rawPartition) int {
+	if c := strings.Compare(p.topic, q.topic); c != 0 {
+		return c
+	}
+	return cmp.Compare(p.partition, q.partition)
 }
 
 // MalformedError is a record of the shard partition that did not decode.
@@ -312,8 +357,9 @@ func (e *MalformedError) Error() string {
 
 func (e *MalformedError) Unwrap() error { return e.Err }
 
-// watermark is the shard's watermark: the smallest router watermark among
-// the routers not left behind by RouterTimeout.
+// watermark is the shard's watermark: the smallest watermark of the raw
+// partitions, and of the routers of earlier versions not left behind by
+// RouterTimeout.
 func (r *Replica) watermark() int64 {
 	newest := int64(math.MinInt64)
 	for _, w := range r.routers {
@@ -325,6 +371,15 @@ func (r *Replica) watermark() int64 {
 			delete(r.routers, id)
 			continue
 		}
+		wm = min(wm, w)
+	}
+	if len(r.parts) == 0 {
+		return wm
+	}
+	if len(r.routers) == 0 {
+		wm = math.MaxInt64
+	}
+	for _, w := range r.parts {
 		wm = min(wm, w)
 	}
 	return wm
@@ -370,7 +425,7 @@ func (r *Replica) advance() error {
 // takeCheckpoint takes the state that samples change as of the next
 // offset; its output state is added once the windows open now are stored.
 func (r *Replica) takeCheckpoint() *checkpoint {
-	return &checkpoint{offset: r.next, wms: maps.Clone(r.routers), input: r.agg.AppendInputState(nil)}
+	return &checkpoint{offset: r.next, wms: maps.Clone(r.routers), parts: maps.Clone(r.parts), input: r.agg.AppendInputState(nil)}
 }
 
 // oldestOpen returns the offset of the oldest record in a window not

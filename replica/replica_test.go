@@ -56,13 +56,20 @@ func workload(t *testing.T, stateless bool) [][]byte {
 			}
 			wm = max(wm, s.TimestampMs)
 			if n++; n%200 == 0 {
-				recs = append(recs, shard.AppendWatermark(nil, "router-a", wm))
+				recs = append(recs, partitionsAt(wm))
 			}
 		}
 	}
 	// The end of the input: a watermark far ahead closes every window.
-	recs = append(recs, shard.AppendWatermark(nil, "router-a", wm+3600_000))
+	recs = append(recs, partitionsAt(wm+3600_000))
 	return recs
+}
+
+// partitionsAt is the watermark record of a router that read both
+// partitions of its raw topic up to wm.
+func partitionsAt(wm int64) []byte {
+	return shard.AppendPartitions(nil, "router-a", []shard.RawTopic{{Name: "raw", Partitions: 2}},
+		[]shard.PartitionWatermark{{Topic: "raw", Partition: 0, Watermark: wm}, {Topic: "raw", Partition: 1, Watermark: wm}})
 }
 
 type pointKey struct {
@@ -259,6 +266,8 @@ func must(b []byte, err error) []byte {
 // accepts survives encoding and decoding again.
 func FuzzCheckpoint(f *testing.F) {
 	f.Add((&checkpoint{seq: 3, offset: 99, wms: map[string]int64{"router-a": 5, "b": -1}, input: []byte{1, 2}, output: []byte{3}}).marshal(), false)
+	f.Add((&checkpoint{seq: 4, offset: 7, wms: map[string]int64{}, parts: map[rawPartition]int64{{"raw", 0}: 5, {"raw", 3}: math.MinInt64, {"other", 1}: 9},
+		input: []byte{1}, output: []byte{2}}).marshal(), true)
 	f.Add([]byte(checkpointMagic), false)
 	// With seal, the last four bytes are replaced by the checksum of the
 	// rest, so that mutations of the body reach the decoder behind it.
@@ -390,4 +399,70 @@ func TestRouterLeft(t *testing.T) {
 	if got := r.watermark(); got != base+70_000 {
 		t.Fatalf("b back: watermark %d, want b's %d", got-base, 70_000)
 	}
+}
+
+// TestPartitionWatermarks: the shard's watermark is the smallest over the
+// raw partitions, whichever router told of each; a partition a topic's
+// count names but no router told of holds it; a partition moved to another
+// router keeps its watermark until the new owner moves it on; a topic no
+// router reads any more stops holding it; and a replica restarted from its
+// checkpoint, reading the records after it again, is where it was.
+func TestPartitionWatermarks(t *testing.T) {
+	dir := t.TempDir()
+	db, r := open(t, dir)
+	const base = int64(1_767_225_600_000)
+	var log [][]byte
+	raw3 := []shard.RawTopic{{Name: "raw", Partitions: 3}}
+	pw := func(topic string, p int32, wm int64) shard.PartitionWatermark {
+		return shard.PartitionWatermark{Topic: topic, Partition: p, Watermark: wm}
+	}
+	apply := func(router string, topics []shard.RawTopic, wms ...shard.PartitionWatermark) {
+		t.Helper()
+		log = append(log, shard.AppendPartitions(nil, router, topics, wms))
+		if err := r.Apply(int64(len(log)-1), log[len(log)-1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, want int64) {
+		t.Helper()
+		if got := r.watermark(); got != want {
+			t.Fatalf("%s: watermark %d, want %d", what, got-base, want-base)
+		}
+	}
+	apply("a", raw3, pw("raw", 0, base+60_000))
+	check("partitions 1 and 2 not told of", shard.NoWatermark)
+	apply("b", raw3, pw("raw", 1, base+10_000), pw("raw", 2, shard.NoWatermark))
+	check("partition 2 not known yet", shard.NoWatermark)
+	apply("b", raw3, pw("raw", 1, base+20_000), pw("raw", 2, base+30_000))
+	check("three partitions", base+20_000)
+	// Partition 1 moves from b to a, which starts it over from what b
+	// committed: nothing moves back.
+	apply("a", raw3, pw("raw", 0, base+70_000), pw("raw", 1, shard.NoWatermark))
+	check("partition 1 moved", base+20_000)
+	apply("a", raw3, pw("raw", 0, base+70_000), pw("raw", 1, base+15_000))
+	check("the new owner behind the old", base+20_000)
+	for i := range int64(10) { // enough to take and write a checkpoint
+		apply("a", raw3, pw("raw", 0, base+80_000+i*10_000), pw("raw", 1, base+50_000+i*10_000))
+	}
+	check("partition 1 moved on", base+30_000)
+	apply("b", append(raw3, shard.RawTopic{Name: "new", Partitions: 1}), pw("raw", 2, base+40_000))
+	check("a new topic's partition not told of", shard.NoWatermark)
+
+	db.Close()
+	db, r = open(t, dir)
+	defer db.Close()
+	if r.Resume() == 0 {
+		t.Fatal("no checkpoint was written")
+	}
+	if len(r.parts) != 3 {
+		t.Fatalf("restored %v, want the watermarks of the three raw partitions", r.parts)
+	}
+	for off := r.Resume(); off < int64(len(log)); off++ {
+		if err := r.Apply(off, log[off]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("restarted", shard.NoWatermark)
+	apply("b", raw3, pw("raw", 2, base+45_000))
+	check("the new topic is no longer read", base+45_000)
 }

@@ -17,14 +17,18 @@
 // aggregates it without the rules; a router writes one per shard and raw
 // record, so that a record carries some hundred samples and costs Kafka
 // little. A target's pipeline is written once per record and referred to
-// by number after. A watermark record says up to which event time a router
-// has routed; every replica reads the same records in the same order and so
+// by number after. A partition-watermarks record says, for each raw
+// partition a router owns, up to which event time it has routed that
+// partition; a replica's watermark is the smallest over every raw partition
+// it was told of, so a partition read behind the others holds the windows
+// open. Every replica reads the same records in the same order and so
 // closes the same windows.
 //
 //	var b shard.Batch
 //	b.Add(target, inputSeriesID, &s) // …for each sample of the shard
 //	rec := b.Bytes()
-//	wm := shard.AppendWatermark(nil, routerID, maxEventTimeMs)
+//	wm := shard.AppendPartitions(nil, routerID, []shard.RawTopic{{Name: "metrics", Partitions: 8}},
+//		[]shard.PartitionWatermark{{Topic: "metrics", Partition: 3, Watermark: ms}})
 //
 //	var d shard.Decoder
 //	var r shard.Record
@@ -42,7 +46,10 @@
 //	           policy count, (resolution ms, retention ms)…, pre transform (1 byte), post transform (1 byte),
 //	           then, if the target selects traces: trace aggregations (uvarint bit set), rule,
 //	           traces per second (8 bytes LE IEEE 754), tenant, tenant traces per second (8 bytes)
-//	watermark: 2, router ID, watermark ms (varint)
+//	watermark: 2, router ID, watermark ms (varint) (earlier versions: one watermark per router)
+//	partition watermarks:
+//	           3, router ID, topic count, (topic, the topic's partitions (uvarint; 0: not known), count,
+//	           (partition (uvarint, increasing), watermark ms (varint; math.MinInt64: not known yet))…)…
 //
 // Strings are a uvarint length and the bytes.
 package shard

@@ -19,7 +19,7 @@ import (
 // documentation).
 const (
 	KindSamples   byte = 1
-	KindWatermark byte = 2
+	KindWatermark byte = 2 // written by earlier versions; see KindPartitions
 )
 
 // Batch builds one samples record: samples, each for an output series with
@@ -153,9 +153,14 @@ type Record struct {
 	Kind byte
 	// KindSamples:
 	Samples []Entry
+	// KindWatermark and KindPartitions:
+	Router string
 	// KindWatermark:
-	Router    string
 	Watermark int64
+	// KindPartitions: the raw topics the router reads, and the watermark
+	// of each raw partition it owns.
+	Topics     []RawTopic
+	Partitions []PartitionWatermark
 }
 
 // Entry is one sample of a samples record.
@@ -191,6 +196,7 @@ const maxCachedTargets = 1 << 20
 // sample in r.
 func (d *Decoder) Decode(b []byte, r *Record) error {
 	r.Samples = r.Samples[:0]
+	r.Topics, r.Partitions = r.Topics[:0], r.Partitions[:0]
 	if len(b) == 0 {
 		return fmt.Errorf("%w: empty", ErrRecord)
 	}
@@ -201,6 +207,14 @@ func (d *Decoder) Decode(b []byte, r *Record) error {
 		r.Router = dec.string("router")
 		r.Watermark = dec.varint("watermark")
 		return dec.end()
+	case KindPartitions:
+		r.Kind = KindPartitions
+		decodePartitions(&dec, r)
+		if err := dec.end(); err != nil {
+			r.Topics, r.Partitions = r.Topics[:0], r.Partitions[:0]
+			return err
+		}
+		return nil
 	case KindSamples:
 	default:
 		return fmt.Errorf("%w: unknown kind %d", ErrRecord, b[0])

@@ -65,6 +65,30 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+func TestPartitionsRoundTrip(t *testing.T) {
+	topics := []RawTopic{{"metrics", 4}, {"idle", 2}, {"events", 8}}
+	in := []PartitionWatermark{
+		{"events", 7, 1763800010000},
+		{"metrics", 3, NoWatermark},
+		{"metrics", 0, -5},
+	}
+	b := AppendPartitions(nil, "router-1", topics, in)
+	var d Decoder
+	var r Record
+	if err := d.Decode(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	want := []PartitionWatermark{{"metrics", 0, -5}, {"metrics", 3, NoWatermark}, {"events", 7, 1763800010000}}
+	if r.Kind != KindPartitions || r.Router != "router-1" || !reflect.DeepEqual(r.Topics, topics) || !reflect.DeepEqual(r.Partitions, want) {
+		t.Fatalf("got %+v, want router-1, %v, %v", r, topics, want)
+	}
+	// A samples record decoded into the same Record leaves no partition.
+	s := sample.Sample{Type: sample.Gauge}
+	if err := d.Decode(AppendSample(nil, testTarget(), 1, &s), &r); err != nil || len(r.Partitions) != 0 || len(r.Topics) != 0 {
+		t.Errorf("got %+v, %v; want one sample and no partition", r, err)
+	}
+}
+
 func TestRecordMalformed(t *testing.T) {
 	tg := testTarget()
 	s := sample.Sample{Type: sample.Gauge, Value: math.Inf(1)}
@@ -86,6 +110,10 @@ func TestRecordMalformed(t *testing.T) {
 		{"zero trace ID", func() []byte { b := append([]byte{}, traced...); b[len(b)-16] = 0; return b }()},
 		{"reference to an unknown target", append(append([]byte{}, good...), 2)},
 		{"watermark cut", AppendWatermark(nil, "r", 5)[:3]},
+		{"partitions cut", AppendPartitions(nil, "r", []RawTopic{{"raw", 4}}, []PartitionWatermark{{"raw", 1, 5}})[:6]},
+		{"topic twice", AppendPartitions(nil, "r", []RawTopic{{"raw", 1}, {"raw", 1}}, nil)},
+		{"partitions out of order", []byte{KindPartitions, 1, 'r', 1, 1, 'x', 8, 2, 4, 10, 3, 10}},
+		{"too many partitions", AppendPartitions(nil, "r", []RawTopic{{"raw", MaxRawPartitions + 1}}, nil)},
 		{"selection of an aggregation without a sample", AppendSample(nil, badSelect, 1, &s)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,8 +132,11 @@ func TestRecordMalformed(t *testing.T) {
 
 // reencode encodes r again.
 func reencode(r *Record) []byte {
-	if r.Kind == KindWatermark {
+	switch r.Kind {
+	case KindWatermark:
 		return AppendWatermark(nil, r.Router, r.Watermark)
+	case KindPartitions:
+		return AppendPartitions(nil, r.Router, r.Topics, r.Partitions)
 	}
 	var b Batch
 	for _, e := range r.Samples {
@@ -124,6 +155,7 @@ func FuzzRecord(f *testing.F) {
 	b.Add(selectedTarget(), 11, &s)
 	f.Add(append([]byte(nil), b.Bytes()...))
 	f.Add(AppendWatermark(nil, "x", 100))
+	f.Add(AppendPartitions(nil, "x", []RawTopic{{"raw", 3}, {"other", 0}}, []PartitionWatermark{{"raw", 2, 100}, {"raw", 0, NoWatermark}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d Decoder
 		var r Record

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // benchBatch returns n samples like a service fleet's, from a fixed seed:
@@ -63,6 +64,55 @@ func BenchmarkDecodeRecord(b *testing.B) {
 				var err error
 				if dst, err = DecodeRecord(bc.record, bc.format, dst[:0]); err != nil || len(dst) != n {
 					b.Fatalf("got %d samples, %v; want %d", len(dst), err, n)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
+}
+
+// BenchmarkDecodeRecordSamples decodes one record of 500 samples, as
+// protobuf and as JSON lines, and holds them to DefaultLimits: a record of
+// valid samples, and one whose sample 250 breaks the contract and 251 a
+// limit.
+func BenchmarkDecodeRecordSamples(b *testing.B) {
+	const n, at = 500, 250
+	batch := benchBatch(n)
+	nowMs := batch[n-1].TimestampMs
+	future := batch[at+1]
+	future.TimestampMs += time.Hour.Milliseconds()
+	invalid := append(batch[:at:at], Sample{Name: "bad-name", Type: Gauge, Value: 1, TimestampMs: nowMs}, future)
+	invalid = append(invalid, batch[at+2:]...)
+	lines := func(batch []Sample) []byte {
+		var b []byte
+		for i := range batch {
+			b = append(AppendJSON(b, &batch[i]), '\n')
+		}
+		return b
+	}
+	for _, bc := range []struct {
+		name     string
+		format   Format
+		record   []byte
+		wantGood int
+	}{
+		{"protobuf", FormatProto, AppendProto(nil, batch), n},
+		{"protobuf/two-bad", FormatProto, AppendProto(nil, invalid), n - 2},
+		{"jsonlines", FormatJSON, lines(batch), n},
+		{"jsonlines/two-bad", FormatJSON, lines(invalid), n - 2},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.record)))
+			b.ReportAllocs()
+			limits := DefaultLimits()
+			good, bad := make([]Sample, 0, n), make([]BadSample, 0, 2)
+			for b.Loop() {
+				var err error
+				if good, bad, err = DecodeRecordSamples(bc.record, bc.format, good[:0], bad[:0]); err != nil {
+					b.Fatal(err)
+				}
+				if good, bad = limits.Filter(bc.record, bc.format, nowMs, good, bad); len(good) != bc.wantGood {
+					b.Fatalf("got %d samples, %v; want %d", len(good), bad, bc.wantGood)
 				}
 			}
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "samples/s")

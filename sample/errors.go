@@ -49,13 +49,14 @@ func Codes() []string {
 }
 
 // DecodeError says which sample of a record is wrong, in which field, and why.
-// DecodeJSON, DecodeRecord, Limits.Check and Limits.CheckAll return their
-// errors as a *DecodeError.
+// DecodeJSON, DecodeRecord, DecodeRecordSamples, Limits.Check and
+// Limits.CheckAll return their errors as a *DecodeError, and a BadSample
+// carries one.
 type DecodeError struct {
 	// Index is the position of the faulty sample in its record, counted
-	// from 0; it is -1 when the error is about the record as a whole (empty,
-	// malformed between samples) or about a sample that came alone (DecodeJSON,
-	// Limits.Check).
+	// from 0, the invalid samples counted too; it is -1 when the error is
+	// about the record as a whole (empty, malformed between samples) or
+	// about a sample that came alone (DecodeJSON, Limits.Check).
 	Index int
 	// Field is the name of the faulty field, the same in the JSON and the
 	// protobuf forms ("value", "labels", ...); a field the contract does
@@ -96,4 +97,40 @@ func (e *DecodeError) Error() string {
 		return op + ": " + e.Reason
 	}
 	return fmt.Sprintf("%s: field %q: %s", op, e.Field, e.Reason)
+}
+
+// BadSample is one invalid sample of a record that DecodeRecordSamples or
+// Limits.Filter set apart from the valid ones, so that it alone goes to the
+// dead-letter topic. It is an error: its Error is Err's.
+type BadSample struct {
+	// Index is the position of the sample in its record, counted from 0,
+	// the valid samples and the invalid ones alike.
+	Index int
+	// Err says what is wrong with the sample; its Index is Index.
+	Err *DecodeError
+	// Raw is the sample as the record carries it, a record of that one
+	// sample in the same format: for JSON, the bytes of its value (an
+	// object, unless the sample is not one); for protobuf, its field of the
+	// Batch, whose tag and length precede the Sample message, so that Raw
+	// is a Batch of one sample. It is a slice of the record's value, not a
+	// copy: keep it no longer than the value.
+	Raw []byte
+}
+
+// Error returns the error of the sample, "decode sample N: ..." or
+// "check sample N: ...".
+func (b BadSample) Error() string { return b.Err.Error() }
+
+// Unwrap returns Err.
+func (b BadSample) Unwrap() error { return b.Err }
+
+// badSample returns the BadSample at index n of a record, err being a
+// *DecodeError.
+func badSample(n int, err error, raw []byte) BadSample {
+	de, ok := err.(*DecodeError)
+	if !ok { // every error of the package is one; this keeps the promise
+		de = newError(CodeBadField, "", err.Error())
+	}
+	de.Index = n
+	return BadSample{Index: n, Err: de, Raw: raw}
 }

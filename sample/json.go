@@ -11,20 +11,32 @@ import (
 	"strings"
 )
 
-// jsonSample mirrors the contract; pointers tell a missing field from a zero.
+// jsonSample mirrors the contract; pointers and empty raw values tell a
+// missing field from a zero.
 type jsonSample struct {
-	Name        *string           `json:"name"`
-	Labels      map[string]string `json:"labels"`
-	Type        *string           `json:"type"`
-	Value       json.RawMessage   `json:"value"`
-	TimestampMs json.RawMessage   `json:"timestamp_ms"`
-	TraceID     *string           `json:"trace_id"`
+	Name        jsonName        `json:"name"`
+	Labels      jsonLabels      `json:"labels"`
+	Type        *string         `json:"type"`
+	Value       json.RawMessage `json:"value"`
+	TimestampMs json.RawMessage `json:"timestamp_ms"`
+	TraceID     *string         `json:"trace_id"`
+}
+
+// reset empties js for the next sample, keeping its buffers: Decode would
+// merge the next sample into the fields of this one.
+func (js *jsonSample) reset() {
+	*js = jsonSample{
+		Labels:      jsonLabels{list: js.Labels.list[:0]},
+		Value:       js.Value[:0],
+		TimestampMs: js.TimestampMs[:0],
+	}
 }
 
 // DecodeJSON decodes one sample in the JSON form of the contract. Decoding is
 // strict: unknown fields, missing required fields, a value that is not a finite
-// number, a timestamp that is not an integer, a malformed trace ID and trailing
-// data are all errors of type *DecodeError.
+// number, a timestamp that is not an integer, a malformed trace ID, a name
+// or label that breaks the rules of names (see DecodeRecordSamples) and
+// trailing data are all errors of type *DecodeError.
 func DecodeJSON(data []byte) (Sample, error) {
 	var js jsonSample
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -35,24 +47,27 @@ func DecodeJSON(data []byte) (Sample, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Sample{}, newError(CodeMalformedJSON, "", "trailing data after the sample object")
 	}
-	return js.sample()
+	s, err := js.sample()
+	if err != nil {
+		return Sample{}, err
+	}
+	return s, nil
 }
 
-func (js *jsonSample) sample() (Sample, error) {
+// sample checks the fields of js and returns them as a Sample, whose
+// Labels are those of js, sorted.
+func (js *jsonSample) sample() (Sample, *DecodeError) {
 	var s Sample
-	if js.Name == nil || *js.Name == "" {
-		return s, newError(CodeBadField, "name", "missing or empty")
+	s.Name = string(js.Name)
+	if err := checkName(s.Name); err != nil {
+		return s, err
 	}
-	s.Name = *js.Name
-	for n := range js.Labels {
-		if n == "" {
-			return s, newError(CodeBadField, "labels", "a label name is empty")
+	if len(js.Labels.list) > 0 {
+		if err := checkLabels(js.Labels.list); err != nil {
+			return s, err
 		}
-		if strings.HasPrefix(n, "__") {
-			return s, reservedLabel(n)
-		}
+		s.Labels = js.Labels.list
 	}
-	s.Labels = FromMap(js.Labels)
 	if js.Type == nil {
 		return s, newError(CodeBadField, "type", "missing")
 	}
@@ -61,7 +76,7 @@ func (js *jsonSample) sample() (Sample, error) {
 		return s, newError(CodeBadField, "type", err.Error())
 	}
 	s.Type = t
-	if js.Value == nil {
+	if len(js.Value) == 0 {
 		return s, newError(CodeBadField, "value", "missing")
 	}
 	v, err := strconv.ParseFloat(string(js.Value), 64)
@@ -73,7 +88,7 @@ func (js *jsonSample) sample() (Sample, error) {
 		return s, newError(code, "value", fmt.Sprintf("%s is not a finite number", js.Value))
 	}
 	s.Value = v
-	if js.TimestampMs == nil {
+	if len(js.TimestampMs) == 0 {
 		return s, newError(CodeBadField, "timestamp_ms", "missing")
 	}
 	ts, err := strconv.ParseInt(string(js.TimestampMs), 10, 64)
@@ -96,6 +111,10 @@ func (js *jsonSample) sample() (Sample, error) {
 
 // jsonError turns an encoding/json error into a DecodeError naming the field.
 func jsonError(err error) *DecodeError {
+	var de *DecodeError
+	if errors.As(err, &de) { // from jsonName or jsonLabels
+		return de
+	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		code := CodeBadField
@@ -112,11 +131,6 @@ func jsonError(err error) *DecodeError {
 		return newError(CodeMalformedJSON, "", "empty input")
 	}
 	return newError(CodeMalformedJSON, "", "malformed JSON: "+strings.TrimPrefix(msg, "json: "))
-}
-
-// reservedLabel is the error for a label name that starts with "__".
-func reservedLabel(name string) *DecodeError {
-	return newError(CodeBadField, "labels", fmt.Sprintf("label name %q is reserved (names starting with __ are internal)", name))
 }
 
 // beforeEpoch is the error for a negative timestamp.

@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"encoding/json"
 	"errors"
 	"hash/maphash"
 	"math"
@@ -104,11 +105,15 @@ func TestSeriesIDIgnoresLabelOrder(t *testing.T) {
 	}
 }
 
-// FuzzDecodeJSON: no input panics; what decodes re-encodes to the same sample.
+// FuzzDecodeJSON: no input panics; what decodes has the name and labels
+// that encoding/json reads, keeps the rules, and re-encodes to the same
+// sample.
 func FuzzDecodeJSON(f *testing.F) {
 	f.Add([]byte(`{"name":"http_request_duration_seconds","labels":{"service":"checkout"},"type":"timer","value":0.182,"timestamp_ms":1763800000123,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`))
 	f.Add([]byte(`{"name":"c","type":"cumulative","value":1e308,"timestamp_ms":0}`))
 	f.Add([]byte(`{"name":"\u00e9","labels":{"k":"\n\"v"},"type":"gauge","value":-0,"timestamp_ms":1}`))
+	f.Add([]byte(`{"name":"a\u003ab","labels":{"k\u005f1":"\ud83d\ude00\u00e9\/","b":null,"k":""},"Labels":{"c":"\ud800"},"type":"gauge","value":-0,"timestamp_ms":1}`))
+	f.Add([]byte(`{"name":"m","labels":{"k":"\xff"},"type":"gauge","value":-0,"timestamp_ms":1}`))
 	f.Add([]byte(`[1,2]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeJSON(data)
@@ -121,6 +126,18 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 			t.Fatalf("decoded a non-finite value %v", s.Value)
+		}
+		checkInvariants(t, &s)
+		// The strings are valid UTF-8: encoding/json reads them alike.
+		var ref struct {
+			Name   string
+			Labels map[string]string
+		}
+		if err := json.Unmarshal(data, &ref); err != nil {
+			t.Fatalf("encoding/json: %v", err)
+		}
+		if ref.Name != s.Name || !FromMap(ref.Labels).Equal(s.Labels) {
+			t.Fatalf("got %q %s, encoding/json reads %q %s", s.Name, s.Labels, ref.Name, FromMap(ref.Labels))
 		}
 		again, err := DecodeJSON(AppendJSON(nil, &s))
 		if err != nil {

@@ -1,8 +1,10 @@
 package sample
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -15,9 +17,10 @@ type Limits struct {
 	MaxNameLength int
 	// MaxLabelValueLength is the longest label value, in bytes.
 	MaxLabelValueLength int
-	// MaxFuture is how far past now a timestamp may be: producers' clocks
-	// are not exact, but a sample from the future would hold its window
-	// open and reach storage ahead of every other.
+	// MaxFuture is how far past now a timestamp may be: the allowance for
+	// producers' clocks that run ahead of the router's. A sample further
+	// in the future would move event time ahead for every producer, and
+	// make their on-time samples late.
 	MaxFuture time.Duration
 	// MaxPast is how far before now a timestamp may be. Windows already
 	// drop the samples later than their allowed lateness, and count them;
@@ -26,14 +29,14 @@ type Limits struct {
 }
 
 // DefaultLimits returns the limits of a router that was given none: 64 labels,
-// names of 256 bytes, label values of 1024 bytes, timestamps at most 10
-// minutes ahead of now and no bound on age.
+// names of 256 bytes, label values of 1024 bytes, timestamps at most 5
+// seconds ahead of now and no bound on age.
 func DefaultLimits() Limits {
 	return Limits{
 		MaxLabels:           64,
 		MaxNameLength:       256,
 		MaxLabelValueLength: 1024,
-		MaxFuture:           10 * time.Minute,
+		MaxFuture:           5 * time.Second,
 	}
 }
 
@@ -98,7 +101,8 @@ func (l Limits) Check(s *Sample, nowMs int64) error {
 }
 
 // CheckAll checks every sample of a record, as Check does, and returns the
-// first error with its Index set: a record is accepted or refused whole.
+// first error with its Index set to the sample's position in samples: a
+// record is accepted or refused whole. Filter refuses the samples alone.
 func (l Limits) CheckAll(samples []Sample, nowMs int64) error {
 	for i := range samples {
 		if err := l.Check(&samples[i], nowMs); err != nil {
@@ -106,6 +110,53 @@ func (l Limits) CheckAll(samples []Sample, nowMs int64) error {
 		}
 	}
 	return nil
+}
+
+// Filter checks each sample of one record at the time nowMs, as Check does,
+// and sets apart those that break l: it returns the samples that keep
+// within l, in order, and bad with a BadSample for each of the others, whose
+// Index is its position in the record and whose Raw are its bytes in value.
+//
+// value and format are the record's, and samples and bad what
+// DecodeRecordSamples returned for it, both of that record only (each
+// given empty, or re-sliced to its own): the invalid samples in bad tell
+// the valid ones' positions in the record. The samples kept are moved to the
+// front of samples, which the result shares; the BadSamples of bad stay
+// sorted by Index. Finding the bytes of a refused sample splits value
+// again; a record whose samples all keep within l costs nothing more than
+// Check does for each.
+func (l Limits) Filter(value []byte, format Format, nowMs int64, samples []Sample, bad []BadSample) ([]Sample, []BadSample) {
+	decoded := len(bad)
+	kept := samples[:0]
+	for i, at, next := 0, 0, 0; i < len(samples); i, at = i+1, at+1 {
+		for next < decoded && bad[next].Index == at { // skip the invalid samples
+			next, at = next+1, at+1
+		}
+		if err := l.Check(&samples[i], nowMs); err != nil {
+			bad = append(bad, badSample(at, err, nil))
+			continue
+		}
+		kept = append(kept, samples[i])
+	}
+	if len(bad) == decoded {
+		return kept, bad
+	}
+	clear(samples[len(kept):]) // let the refused samples' strings go
+	refused := bad[decoded:]
+	rawSamples(value, format, func(n int, raw []byte) bool {
+		for len(refused) > 0 && refused[0].Index < n {
+			refused = refused[1:] // not in value: left without bytes
+		}
+		if len(refused) > 0 && refused[0].Index == n {
+			refused[0].Raw = raw
+			refused = refused[1:]
+		}
+		return len(refused) > 0
+	})
+	if decoded > 0 {
+		slices.SortFunc(bad, func(a, b BadSample) int { return cmp.Compare(a.Index, b.Index) })
+	}
+	return kept, bad
 }
 
 // msString formats a number of milliseconds as a duration.

@@ -37,8 +37,8 @@ var limitErrorCases = []struct {
 		Limits{MaxNameLength: 4}, limitSample(func(s *Sample) { s.Labels = Labels{{"a", "1"}, {"bbbbb", "2"}} })},
 	{errorCase{name: "long label value", code: CodeLabelTooLong, index: -1, field: "labels", why: "the value of label \"a\" is 1025 bytes long, more than the limit of 1024"},
 		DefaultLimits(), limitSample(func(s *Sample) { s.Labels = Labels{{"a", strings.Repeat("v", 1025)}} })},
-	{errorCase{name: "in the future", code: CodeTimestampInFuture, index: -1, field: "timestamp_ms", why: "is 10m0.001s ahead of now (1763800000000), more than the limit of 10m0s"},
-		DefaultLimits(), limitSample(func(s *Sample) { s.TimestampMs = limitNow + 600001 })},
+	{errorCase{name: "in the future", code: CodeTimestampInFuture, index: -1, field: "timestamp_ms", why: "is 5.001s ahead of now (1763800000000), more than the limit of 5s"},
+		DefaultLimits(), limitSample(func(s *Sample) { s.TimestampMs = limitNow + 5001 })},
 	{errorCase{name: "far in the future", code: CodeTimestampInFuture, index: -1, field: "timestamp_ms", why: "ahead of now"},
 		DefaultLimits(), limitSample(func(s *Sample) { s.TimestampMs = math.MaxInt64 })},
 	{errorCase{name: "too old", code: CodeTimestampTooOld, index: -1, field: "timestamp_ms", why: "is 1h0m0.001s before now (1763800000000), more than the limit of 1h0m0s"},
@@ -65,7 +65,7 @@ func TestLimitsCheck(t *testing.T) {
 			s.Name = strings.Repeat("m", 256)
 			s.Labels = make(Labels, 64)
 			s.Labels[0] = Label{strings.Repeat("n", 256), strings.Repeat("v", 1024)}
-			s.TimestampMs = limitNow + 600000
+			s.TimestampMs = limitNow + 5000
 		})},
 		{"no age limit by default", DefaultLimits(), limitSample(func(s *Sample) { s.TimestampMs = 0 })},
 		{"at the age limit", Limits{MaxPast: time.Hour}, limitSample(func(s *Sample) { s.TimestampMs = limitNow - 3600000 })},
@@ -101,5 +101,52 @@ func TestLimitsValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: got %v, want an error containing %q", tc.limits, err, tc.want)
 		}
+	}
+}
+
+// TestFilterKeepsPositions: Filter refuses the samples that break a limit
+// at their positions in the record, among those that did not decode, in
+// every form of record.
+func TestFilterKeepsPositions(t *testing.T) {
+	old := Sample{Name: "m", Type: Gauge, Value: 1, TimestampMs: 1}
+	long := Sample{Name: "m", Labels: Labels{{"a", "12345"}}, Type: Gauge, Value: 1, TimestampMs: fuzzNow}
+	ok := Sample{Name: "m", Type: Gauge, Value: 1, TimestampMs: fuzzNow}
+	lines := string(AppendJSON(nil, &old)) + "\n" + jsonBad + "\n" + string(AppendJSON(nil, &ok)) + "\n" + string(AppendJSON(nil, &long))
+	for _, tc := range []struct {
+		format Format
+		in     []byte
+	}{
+		{FormatJSON, []byte(lines)},
+		{FormatJSON, []byte("[" + strings.ReplaceAll(lines, "\n", ",") + "]")},
+		{FormatProto, append(append(AppendProto(nil, []Sample{old}), pbField(pbBad)...), AppendProto(nil, []Sample{ok, long})...)},
+	} {
+		good, bad, err := checkRecordSamples(t, tc.in, tc.format)
+		if err != nil || len(good) != 3 || len(bad) != 1 {
+			t.Fatalf("got %d samples, %d bad, %v; want 3 and 1", len(good), len(bad), err)
+		}
+		checkFilter(t, tc.in, tc.format, good, bad)
+		kept, bad := fuzzLimits.Filter(tc.in, tc.format, fuzzNow, good, bad)
+		if len(kept) != 1 || len(bad) != 3 || bad[0].Index != 0 || bad[1].Index != 1 || bad[2].Index != 3 {
+			t.Errorf("%s: got %d kept and bad samples %v, want 1 kept and samples 0, 1 and 3 bad", tc.format, len(kept), bad)
+		}
+	}
+}
+
+// TestFilterValidRecord: Filter of a record whose samples all keep within
+// the limits keeps them all, in place, and allocates nothing.
+func TestFilterValidRecord(t *testing.T) {
+	batch := benchBatch(100)
+	rec := AppendProto(nil, batch)
+	good, bad, err := DecodeRecordSamples(rec, FormatProto, nil, make([]BadSample, 0, 1))
+	if err != nil || len(bad) != 0 {
+		t.Fatal(err, bad)
+	}
+	nowMs := batch[len(batch)-1].TimestampMs
+	kept, bad := DefaultLimits().Filter(rec, FormatProto, nowMs, good, bad)
+	if len(kept) != len(batch) || &kept[0] != &good[0] || len(bad) != 0 {
+		t.Fatalf("got %d samples kept and %v, want all %d in place", len(kept), bad, len(batch))
+	}
+	if allocs := testing.AllocsPerRun(100, func() { DefaultLimits().Filter(rec, FormatProto, nowMs, good, bad) }); allocs != 0 {
+		t.Errorf("got %v allocations, want 0", allocs)
 	}
 }

@@ -30,37 +30,61 @@ const (
 	fieldLabelValue = 2
 )
 
-// decodeProtoRecord appends the samples of a protobuf Batch to dst.
-func decodeProtoRecord(b []byte, dst []Sample) ([]Sample, error) {
+// decodeProtoRecord appends the valid samples of a protobuf Batch to dst
+// and the invalid ones to bad; the error is the record's.
+func decodeProtoRecord(b []byte, dst []Sample, bad []BadSample) ([]Sample, []BadSample, *DecodeError) {
 	var scratch Labels // reused from sample to sample
 	var series seriesCache
-	start := len(dst)
-	for off := 0; off < len(b); {
-		num, typ, n := protowire.ConsumeTag(b[off:])
-		if n < 0 {
-			return dst, malformed(n, "Batch")
-		}
-		off += n
-		if num != fieldBatchSamples {
-			return dst, unknownField(num, "Batch")
-		}
-		if typ != protowire.BytesType {
-			return dst, wrongWireType("samples", typ, protowire.BytesType)
-		}
-		v, n := protowire.ConsumeBytes(b[off:])
-		if n < 0 {
-			return dst, atIndex(malformed(n, "Batch"), len(dst)-start)
-		}
-		off += n
-		var s Sample
-		var err error
-		s, scratch, err = decodeProtoSample(v, scratch[:0], &series)
+	for off, n := 0, 0; off < len(b); n++ {
+		v, field, err := nextProtoSample(b, off, n)
 		if err != nil {
-			return dst, atIndex(err, len(dst)-start)
+			return dst, bad, err
 		}
-		dst = append(dst, s)
+		var s Sample
+		var serr error
+		s, scratch, serr = decodeProtoSample(v, scratch[:0], &series)
+		if serr != nil {
+			bad = append(bad, badSample(n, serr, b[off:off+field]))
+		} else {
+			dst = append(dst, s)
+		}
+		off += field
 	}
-	return dst, nil
+	return dst, bad, nil
+}
+
+// nextProtoSample returns the Sample message of the Batch field at b[off:],
+// sample n of its record, and the length of the field; the error is the
+// record's.
+func nextProtoSample(b []byte, off, n int) (msg []byte, field int, err *DecodeError) {
+	num, typ, k := protowire.ConsumeTag(b[off:])
+	if k < 0 {
+		return nil, 0, malformed(k, "Batch")
+	}
+	if num != fieldBatchSamples {
+		return nil, 0, unknownField(num, "Batch")
+	}
+	if typ != protowire.BytesType {
+		return nil, 0, wrongWireType("samples", typ, protowire.BytesType)
+	}
+	msg, m := protowire.ConsumeBytes(b[off+k:])
+	if m < 0 {
+		err = malformed(m, "Batch")
+		err.Index = n
+		return nil, 0, err
+	}
+	return msg, k + m, nil
+}
+
+// rawProtoSamples is rawSamples for a protobuf record.
+func rawProtoSamples(b []byte, yield func(n int, raw []byte) bool) {
+	for off, n := 0, 0; off < len(b); n++ {
+		_, field, err := nextProtoSample(b, off, n)
+		if err != nil || !yield(n, b[off:off+field]) {
+			return
+		}
+		off += field
+	}
 }
 
 // seriesCache holds the names and label sets of one record's samples by
@@ -131,14 +155,11 @@ func decodeProtoSample(b []byte, scratch Labels, series *seriesCache) (Sample, L
 	if err := f.decode(b, 0, str, &s, &scratch); err != nil {
 		return s, scratch, err
 	}
-	if s.Name == "" {
-		return s, scratch, newError(CodeBadField, "name", "missing or empty")
-	}
-	if !utf8.ValidString(s.Name) {
-		return s, scratch, newError(CodeBadField, "name", "not valid UTF-8")
+	if err := checkName(s.Name); err != nil {
+		return s, scratch, err
 	}
 	if len(scratch) > 0 {
-		if err := checkProtoLabels(scratch); err != nil {
+		if err := checkLabels(scratch); err != nil {
 			return s, scratch, err
 		}
 		s.Labels = slices.Clone(scratch)
@@ -284,7 +305,8 @@ func (f *protoFields) check(b []byte, s *Sample) error {
 	case len(s.TraceID):
 		copy(s.TraceID[:], b[f.traceFrom:f.traceTo])
 		if s.TraceID.IsZero() {
-			return newError(CodeBadField, "trace_id", "all zeros, which marks an invalid trace")
+			// As ParseTraceID words it for the JSON form.
+			return newError(CodeBadField, "trace_id", fmt.Sprintf("trace ID %q is all zeros, which marks an invalid trace", strings.Repeat("0", 2*len(s.TraceID))))
 		}
 	default:
 		return newError(CodeBadField, "trace_id", fmt.Sprintf("%d bytes, want 16 or none", n))
@@ -314,7 +336,7 @@ func decodeProtoLabel(b []byte, str string) (Label, error) {
 		from := off + n - len(v)
 		off += n
 		// Every occurrence must be valid UTF-8, the overridden ones too:
-		// an invalid one stays, for checkProtoLabels to report.
+		// an invalid one stays, for checkLabels to report.
 		if num == fieldLabelName && !utf8.ValidString(l.Name) || num == fieldLabelValue && !utf8.ValidString(l.Value) {
 			continue
 		}
@@ -325,29 +347,6 @@ func decodeProtoLabel(b []byte, str string) (Label, error) {
 		}
 	}
 	return l, nil
-}
-
-// checkProtoLabels holds labels to the rules of the JSON form, and sorts them.
-func checkProtoLabels(ls Labels) error {
-	for _, l := range ls {
-		switch {
-		case l.Name == "":
-			return newError(CodeBadField, "labels", "a label name is empty")
-		case !utf8.ValidString(l.Name):
-			return newError(CodeBadField, "labels", fmt.Sprintf("label name %s is not valid UTF-8", abbrev(l.Name)))
-		case strings.HasPrefix(l.Name, "__"):
-			return reservedLabel(l.Name)
-		case !utf8.ValidString(l.Value):
-			return newError(CodeBadField, "labels", fmt.Sprintf("the value of label %s is not valid UTF-8", abbrev(l.Name)))
-		}
-	}
-	slices.SortFunc(ls, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
-	for i := 1; i < len(ls); i++ {
-		if ls[i].Name == ls[i-1].Name {
-			return newError(CodeBadField, "labels", fmt.Sprintf("label name %s appears twice", abbrev(ls[i].Name)))
-		}
-	}
-	return nil
 }
 
 // malformed is the error for n, a protowire error code, in a message.

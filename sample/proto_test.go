@@ -2,7 +2,9 @@ package sample
 
 import (
 	"bytes"
+	"errors"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -34,12 +36,18 @@ func toGenerated(batch []Sample) *samplepb.Batch {
 	return &b
 }
 
+// The rules of names, as Prometheus states them.
+var (
+	metricNameRe = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	labelNameRe  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+)
+
 // fromGenerated returns the samples of b, and false if the contract refuses
 // any: it states the contract's rules anew, apart from the codec's.
 func fromGenerated(b *samplepb.Batch) ([]Sample, bool) {
 	var out []Sample
 	for _, p := range b.Samples {
-		if p.Name == "" || p.Type < 1 || p.Type > 4 || p.Value == nil || p.TimestampMs == nil ||
+		if !metricNameRe.MatchString(p.Name) || p.Type < 1 || p.Type > 4 || p.Value == nil || p.TimestampMs == nil ||
 			math.IsNaN(*p.Value) || math.IsInf(*p.Value, 0) || *p.TimestampMs < 0 {
 			return nil, false
 		}
@@ -56,7 +64,7 @@ func fromGenerated(b *samplepb.Batch) ([]Sample, bool) {
 		}
 		m := map[string]string{}
 		for _, l := range p.Labels {
-			if _, dup := m[l.Name]; dup || l.Name == "" || strings.HasPrefix(l.Name, "__") {
+			if _, dup := m[l.Name]; dup || !labelNameRe.MatchString(l.Name) || strings.HasPrefix(l.Name, "__") {
 				return nil, false
 			}
 			m[l.Name] = l.Value
@@ -212,6 +220,22 @@ func FuzzProtoRoundTrip(f *testing.F) {
 					t.Fatalf("sample %d: got %+v, want %+v", i, got[i], batch[i])
 				}
 			}
+		}
+		// Valid or not, s does not cost the samples around it.
+		good, bad, err := DecodeRecordSamples(enc, FormatProto, nil, nil)
+		if err != nil || len(good) < 2 || !sameSample(&good[0], &batch[0]) || !sameSample(&good[len(good)-1], &batch[2]) {
+			t.Fatalf("got %+v, %v; want samples 0 and 2 at least", good, err)
+		}
+		if len(bad) == 1 {
+			one := AppendProto(nil, batch[1:2])
+			if len(good) != 2 || bad[0].Index != 1 || !bytes.Equal(bad[0].Raw, one) || !errors.Is(bad[0], bad[0].Err) {
+				t.Fatalf("got bad samples %v, want sample 1 whose bytes are %x", bad, one)
+			}
+			if _, derr := DecodeRecord(one, FormatProto, nil); derr == nil || derr.Error() != strings.Replace(bad[0].Error(), "sample 1:", "sample 0:", 1) {
+				t.Fatalf("sample 1 alone: got %v, in the batch %v", derr, bad[0])
+			}
+		} else if len(bad) != 0 || len(good) != 3 {
+			t.Fatalf("got %d samples and bad ones %v, want 3 samples or sample 1 bad", len(good), bad)
 		}
 	})
 }

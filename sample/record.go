@@ -1,11 +1,8 @@
 package sample
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"strings"
 )
@@ -103,112 +100,106 @@ func (f Format) Of(value []byte) Format {
 	return FormatProto
 }
 
-// DecodeRecord appends the samples of one Kafka record's value to dst and
-// returns the extended slice. format is the record's format, from
-// ParseFormat; FormatAuto takes a record whose first byte is '{', '[', a
-// space, a tab or a carriage return for JSON, and any other for protobuf. (A
-// leading newline means protobuf: every Batch starts with 0x0a, the tag of
-// its field 1, so JSON that starts with a newline needs its content type.)
+// DecodeRecordSamples splits one Kafka record's value into its samples, and
+// appends the valid ones to dst and the invalid ones to bad, each with its
+// position in the record, its error and its bytes, so that one invalid
+// sample goes to the dead-letter topic alone and the others go on. It
+// returns the extended slices; both keep the order of the record, and a
+// record may hold invalid samples only.
+//
+// format is the record's format, from ParseFormat; FormatAuto takes a record
+// whose first byte is '{', '[', a space, a tab or a carriage return for
+// JSON, and any other for protobuf. (A leading newline means protobuf: every
+// Batch starts with 0x0a, the tag of its field 1, so JSON that starts with a
+// newline needs its content type.)
 //
 // The JSON forms are one sample object, an array of sample objects, or sample
 // objects separated by newlines (JSON lines, which may be pretty-printed);
 // each sample is decoded as strictly as DecodeJSON does. The protobuf form is
 // a Batch, decoded as strictly: a field the .proto does not declare, or one
 // of another wire type, is an error, and the rules of the JSON form hold for
-// every field (see sample/samplepb/sample.proto).
+// every field (see sample/samplepb/sample.proto). In both, names follow
+// Prometheus' rules: a metric name matches [a-zA-Z_:][a-zA-Z0-9_:]*, a label
+// name [a-zA-Z_][a-zA-Z0-9_]* and does not start with "__"; names and label
+// values are valid UTF-8, the \u escapes of JSON strings decoded.
 //
-// A record is valid or invalid as a whole: on the first invalid sample,
-// DecodeRecord returns dst as it was given and a *DecodeError whose Index
-// says which sample is at fault, so that the record may be dead-lettered as
-// it came. A record with no sample is an error too (CodeEmptyRecord).
+// A sample that breaks the contract is invalid alone: the next one is
+// decoded as if it were not there. A record that cannot be split into
+// samples is refused whole: DecodeRecordSamples returns dst and bad as they
+// were given and a *DecodeError, so that the record may be dead-lettered as
+// it came. Such is a value that is not JSON or a Batch, JSON that breaks off
+// or runs on between samples (the error's Index is the sample where it
+// does), a Batch field that is not a sample or whose length runs past the
+// record, a record of no sample (CodeEmptyRecord), or one of an unsupported
+// format.
 //
-// Every sample returned has sorted, unique label names, a name, a type, a
-// finite value, a timestamp not before the epoch and a valid or zero trace
-// ID; Limits.Check is what tells whether it is acceptable here and now.
+// Every sample returned has a valid name, sorted and valid labels, a type,
+// a finite value, a timestamp not before the epoch and a valid or zero
+// trace ID; Limits.Filter is what tells whether it is acceptable here and
+// now. The samples' strings share memory with none of value.
+func DecodeRecordSamples(value []byte, format Format, dst []Sample, bad []BadSample) ([]Sample, []BadSample, error) {
+	start, badStart := len(dst), len(bad)
+	dst, bad, err := decodeRecord(value, format, dst, bad)
+	if err != nil {
+		clear(dst[start:])
+		clear(bad[badStart:])
+		return dst[:start], bad[:badStart], err
+	}
+	return dst, bad, nil
+}
+
+// DecodeRecord is DecodeRecordSamples for a record that is valid or invalid
+// as a whole: it appends the samples of value to dst and returns the
+// extended slice, or, if the record or any of its samples is invalid, dst
+// as it was given and the first error in the record, a *DecodeError whose
+// Index says which sample is at fault (-1 for the record).
 func DecodeRecord(value []byte, format Format, dst []Sample) ([]Sample, error) {
-	format = format.Of(value)
-	var err error
 	start := len(dst)
+	dst, bad, err := decodeRecord(value, format, dst, nil)
+	var first error
+	switch {
+	case len(bad) > 0: // before what stopped the split, if anything did
+		first = bad[0].Err
+	case err != nil:
+		first = err
+	default:
+		return dst, nil
+	}
+	clear(dst[start:])
+	return dst[:start], first
+}
+
+// decodeRecord is DecodeRecordSamples, the samples split before a record's
+// error left in dst and bad.
+func decodeRecord(value []byte, format Format, dst []Sample, bad []BadSample) ([]Sample, []BadSample, *DecodeError) {
+	format = format.Of(value)
+	start, badStart := len(dst), len(bad)
+	var err *DecodeError
 	switch format {
 	case FormatJSON:
-		dst, err = decodeJSONRecord(value, dst)
+		dst, bad, err = decodeJSONRecord(value, dst, bad)
 	case FormatProto:
-		dst, err = decodeProtoRecord(value, dst)
+		dst, bad, err = decodeProtoRecord(value, dst, bad)
 	default:
 		err = newError(CodeUnsupportedFormat, "", fmt.Sprintf("the record's format is %s; want %s or %s",
 			format, ContentTypeJSON, ContentTypeProto))
 	}
-	if err != nil {
-		return dst[:start], err
+	if err == nil && len(dst) == start && len(bad) == badStart {
+		err = newError(CodeEmptyRecord, "", "the record holds no sample")
 	}
-	if len(dst) == start {
-		return dst, newError(CodeEmptyRecord, "", "the record holds no sample")
-	}
-	return dst, nil
+	return dst, bad, err
 }
 
-// decodeJSONRecord appends the samples of a JSON record to dst.
-func decodeJSONRecord(data []byte, dst []Sample) ([]Sample, error) {
-	i := skipSpace(data, 0)
-	if i == len(data) {
-		return dst, nil
+// rawSamples calls yield with the position and the bytes, as BadSample.Raw
+// has them, of each sample of a record that DecodeRecordSamples splits,
+// until yield returns false.
+func rawSamples(value []byte, format Format, yield func(n int, raw []byte) bool) {
+	switch format.Of(value) {
+	case FormatJSON:
+		rawJSONSamples(value, yield)
+	case FormatProto:
+		rawProtoSamples(value, yield)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	switch data[i] {
-	case '[':
-		if _, err := dec.Token(); err != nil {
-			return dst, jsonError(err)
-		}
-		for n := 0; dec.More(); n++ {
-			s, err := decodeJSONSample(dec, n)
-			if err != nil {
-				return dst, err
-			}
-			dst = append(dst, s)
-		}
-		if _, err := dec.Token(); err != nil { // the closing ']'
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return dst, jsonError(err)
-		}
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			return dst, newError(CodeMalformedJSON, "", "trailing data after the array of samples")
-		}
-		return dst, nil
-	case '{':
-		for n := 0; ; n++ {
-			s, err := decodeJSONSample(dec, n)
-			if err != nil {
-				return dst, err
-			}
-			dst = append(dst, s)
-			end := int(dec.InputOffset())
-			next := skipSpace(data, end)
-			if next == len(data) {
-				return dst, nil
-			}
-			if bytes.IndexByte(data[end:next], '\n') < 0 {
-				e := newError(CodeMalformedJSON, "", "trailing data after the sample object (JSON lines need a newline between samples)")
-				e.Index = n
-				return dst, e
-			}
-		}
-	}
-	return dst, newError(CodeMalformedJSON, "", fmt.Sprintf("the record starts with %q; want a sample object, an array of sample objects or JSON lines", data[i]))
-}
-
-// decodeJSONSample decodes the next value of dec, sample n of its record.
-func decodeJSONSample(dec *json.Decoder, n int) (Sample, error) {
-	var js jsonSample // fresh each time: Decode would merge into an old one
-	if err := dec.Decode(&js); err != nil {
-		e := jsonError(err)
-		e.Index = n
-		return Sample{}, e
-	}
-	s, err := js.sample()
-	return s, atIndex(err, n)
 }
 
 // atIndex sets the Index of err, a *DecodeError or nil, to n.
@@ -218,18 +209,4 @@ func atIndex(err error, n int) error {
 		de.Index = n
 	}
 	return err
-}
-
-// skipSpace returns the index of the first byte of data from i on that is not
-// JSON white space, or len(data).
-func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\r', '\n':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -310,30 +311,38 @@ func sameSample(a, b *Sample) bool {
 // checkInvariants holds a decoded sample to what DecodeRecord promises.
 func checkInvariants(t *testing.T, s *Sample) {
 	t.Helper()
-	if s.Name == "" || s.Type < Counter || s.Type > Timer || math.IsNaN(s.Value) || math.IsInf(s.Value, 0) || s.TimestampMs < 0 {
+	if !metricNameRe.MatchString(s.Name) || s.Type < Counter || s.Type > Timer || math.IsNaN(s.Value) || math.IsInf(s.Value, 0) || s.TimestampMs < 0 {
 		t.Fatalf("decoded an invalid sample %+v", *s)
 	}
 	if !slices.IsSortedFunc(s.Labels, func(a, b Label) int { return strings.Compare(a.Name, b.Name) }) {
 		t.Fatalf("decoded unsorted labels %s", s.Labels)
 	}
 	for i, l := range s.Labels {
-		if l.Name == "" || strings.HasPrefix(l.Name, "__") || i > 0 && s.Labels[i-1].Name == l.Name {
+		if !labelNameRe.MatchString(l.Name) || strings.HasPrefix(l.Name, "__") || !utf8.ValidString(l.Value) || i > 0 && s.Labels[i-1].Name == l.Name {
 			t.Fatalf("decoded bad labels %s", s.Labels)
 		}
 	}
 }
 
-// FuzzDecodeRecord: no record panics; an error is a *DecodeError with a known
-// code that leaves dst as it was; what decodes meets the invariants,
-// re-encodes in both formats and decodes equal, and a protobuf record decodes
-// as the generated code reads it.
+// FuzzDecodeRecord: no record panics. DecodeRecordSamples splits a record
+// as encoding/json or protowire do, or refuses it whole with a *DecodeError
+// of a known code, leaving dst and bad as they were; each sample it refuses
+// alone has its position and its bytes, which decode alone to the same
+// error, and each valid sample is what its bytes decode to alone. Limits.Filter
+// refuses what Check does, at the sample's position. DecodeRecord agrees;
+// what decodes meets the invariants, re-encodes in both formats and decodes
+// equal, and a protobuf record decodes as the generated code reads it.
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte(jsonA), uint8(FormatAuto))
 	f.Add([]byte(jsonA+"\n"+jsonB+"\n"), uint8(FormatJSON))
 	f.Add([]byte("["+jsonA+","+jsonB+"]"), uint8(FormatAuto))
 	f.Add([]byte(`{"name":"\u00e9","labels":{"k":"\n\"v"},"type":"cumulative","value":-0,"timestamp_ms":0}`), uint8(FormatJSON))
+	f.Add([]byte(`{"name":"a:b","labels":{"k":"\u00e9\ud83d\ude00\ud800","l":null},"type":"cumulative","value":-0,"timestamp_ms":0}`), uint8(FormatJSON))
+	f.Add([]byte("["+jsonBad+",\n"+jsonA+",1,null,{}]"), uint8(FormatJSON))
+	f.Add([]byte(jsonA+"\n"+jsonBad+"\n"+`{"name":"m","labels":{"k":"\xff"},"type":"gauge","value":1,"timestamp_ms":7200000}`), uint8(FormatJSON))
 	f.Add(AppendProto(nil, wantAB), uint8(FormatAuto))
 	f.Add(AppendProto(nil, wantAB), uint8(FormatProto))
+	f.Add(append(pbBatch(pbSample(nil), pbBad), AppendProto(nil, wantAB)...), uint8(FormatProto))
 	for _, tc := range sharedSeriesCases {
 		f.Add(tc.record, uint8(FormatProto))
 	}
@@ -346,29 +355,19 @@ func FuzzDecodeRecord(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, format uint8) {
 		fm := Format(format % 3)
-		prefix := []Sample{{Name: "kept"}}
-		got, err := DecodeRecord(data, fm, prefix)
-		if fm == FormatAuto {
-			fm = FormatProto
-			if len(data) > 0 && strings.IndexByte("{[ \t\r", data[0]) >= 0 {
-				fm = FormatJSON
-			}
+		whole, wholeErr := DecodeRecord(data, fm, []Sample{{Name: "kept"}})
+		if wholeErr != nil && (len(whole) != 1 || whole[0].Name != "kept") {
+			t.Fatalf("got %d samples back after an error, want only the one given", len(whole))
 		}
-		if fm == FormatProto {
-			compareGenerated(t, data, got[1:], err)
-			compareOneByOne(t, data, got[1:], err)
+		if fm.Of(data) == FormatProto {
+			compareGenerated(t, data, whole[1:], wholeErr)
+			compareOneByOne(t, data, whole[1:], wholeErr)
 		}
+		got, bad, err := checkRecordSamples(t, data, fm)
 		if err != nil {
-			var de *DecodeError
-			if !errors.As(err, &de) || !slices.Contains(Codes(), de.Code()) {
-				t.Fatalf("got error %#v, want a *DecodeError with a known code", err)
-			}
-			if len(got) != 1 || got[0].Name != "kept" {
-				t.Fatalf("got %d samples back after an error, want only the one given", len(got))
-			}
 			return
 		}
-		got = got[1:]
+		checkFilter(t, data, fm, got, bad)
 		for i := range got {
 			checkInvariants(t, &got[i])
 		}
@@ -380,6 +379,9 @@ func FuzzDecodeRecord(f *testing.F) {
 			format Format
 			data   []byte
 		}{{FormatAuto, AppendProto(nil, got)}, {FormatAuto, lines}} {
+			if len(got) == 0 {
+				break
+			}
 			again, err := DecodeRecord(re.data, re.format, nil)
 			if err != nil {
 				t.Fatalf("decode re-encoded %q: %v", re.data, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/tumblemetrics/tumble/policy"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -257,7 +258,7 @@ func TestOutputNaming(t *testing.T) {
 }
 
 // TestDeterministic: the same input twice gives identical points, exemplars
-// included, across exact and histogram windows.
+// included, across exact and histogram windows, one sample in ten untraced.
 func TestDeterministic(t *testing.T) {
 	run := func() []Point {
 		agg, _ := New(Options{ExactLimit: 32})
@@ -267,7 +268,10 @@ func TestDeterministic(t *testing.T) {
 		}
 		var out []Point
 		for i := range 5000 {
-			s := sample.Sample{Type: sample.Timer, TimestampMs: int64(i * 37), Value: math.Mod(float64(i)*0.7919, 3.3), TraceID: sample.TraceID{byte(i), byte(i >> 8)}}
+			s := sample.Sample{Type: sample.Timer, TimestampMs: int64(i * 37), Value: math.Mod(float64(i)*0.7919, 3.3)}
+			if i%10 != 3 { // some exemplars are the traced sample nearest in rank
+				s.TraceID = sample.TraceID{byte(i), byte(i >> 8)}
+			}
 			agg.Add(tgs[0], uint64(i%7), &s)
 			c := sample.Sample{Type: sample.Cumulative, TimestampMs: int64(i * 37), Value: float64(i / 3)}
 			agg.Add(tgs[1], uint64(i%5), &c)
@@ -301,5 +305,40 @@ func TestKeyCollision(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "a=4 b=2" {
 		t.Errorf("got %v, want a=4 b=2", got)
+	}
+}
+
+// TestOrderFree: the samples of one window, which reach a shard through
+// several raw partitions in no fixed order, give the same points and
+// exemplars whatever their order, ties of value and timestamp included
+// (values in multiples of 1/64, whose sums are exact in any order).
+func TestOrderFree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	var ss []sample.Sample
+	for i := range 1500 {
+		s := sample.Sample{Type: sample.Timer, TimestampMs: int64(rng.IntN(40)) * 250, Value: float64(rng.IntN(64)) / 64}
+		if i%10 != 3 {
+			s.TraceID = sample.TraceID{byte(i), byte(i >> 8), 1}
+		}
+		ss = append(ss, s)
+	}
+	run := func(order []int) []Point {
+		agg, _ := New(Options{})
+		tg := NewTarget("latency", nil, SetOf(P10, P50, P90, P99, P999, Min, Max, Last, Count, Sum), []Policy{p10s}, NoTransform, NoTransform)
+		for _, i := range order {
+			agg.Add(tg, uint64(i%4), &ss[i])
+		}
+		return agg.Flush(nil)
+	}
+	want := run(rng.Perm(len(ss)))
+	for range 5 {
+		if got := run(rng.Perm(len(ss))); !reflect.DeepEqual(got, want) {
+			for i := range got {
+				if i < len(want) && !reflect.DeepEqual(got[i], want[i]) {
+					t.Errorf("%s: got %+v, want %+v", got[i].Aggregation, got[i], want[i])
+				}
+			}
+			t.Fatal("another order gave other points")
+		}
 	}
 }

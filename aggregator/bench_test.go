@@ -103,3 +103,37 @@ func BenchmarkHighRateWindow(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 }
+
+// BenchmarkSparseTraces measures windows in which one sample in fifty has
+// a trace ID, so that most percentiles take as exemplar a traced sample
+// away from their rank: one series, windows of 1,000 samples (exact) and
+// 3,000 (past the exact limit), each closed once full.
+func BenchmarkSparseTraces(b *testing.B) {
+	tg := NewTarget("x", nil, timerAggs, []Policy{p10s}, NoTransform, NoTransform)
+	r := rand.New(rand.NewPCG(5, 6))
+	vals := make([]float64, 3_000)
+	for i := range vals {
+		vals[i] = math.Exp(r.NormFloat64() - 2)
+	}
+	for _, n := range []int{1_000, 3_000} {
+		b.Run(fmt.Sprintf("window=%d", n), func(b *testing.B) {
+			agg, _ := New(Options{})
+			var points []Point
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				j := i % n
+				w := int64(i/n) * 10_000
+				s := sample.Sample{Type: sample.Timer, Value: vals[j], TimestampMs: w + int64(j%10_000)}
+				if (i/n+j)%50 == 0 {
+					s.TraceID = sample.TraceID{byte(j), byte(j >> 8), 3}
+				}
+				agg.Add(tg, 1, &s)
+				if j == n-1 {
+					points = agg.Advance(w+20_000, points[:0])
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
+}

@@ -28,10 +28,27 @@
 // answer is a real sample of the bucket that holds that rank, within the
 // histogram's precision (1% with two significant figures).
 //
-// Every percentile point carries an exemplar: a real sample of the window at
-// that rank (a trace ID, its value and timestamp), preferring, among samples
-// of equivalent value, one with a trace ID. Min, Max and Last carry the sample
-// that set them.
+// Every percentile point carries an exemplar: a real sample of the window (a
+// trace ID, its value and timestamp). The exemplar of a percentile is the
+// traced sample nearest in rank, with its own value and timestamp; the point
+// keeps the percentile's value, so the two show how near the trace is. The
+// samples of one value share the ranks they span: a traced sample of the
+// value at the percentile's rank is at distance 0. Past the exact limit,
+// ranks are those of histogram buckets, each bucket standing for one of its
+// samples, a traced one if it saw any. On a tie the sample above the rank
+// wins, then, among samples of one value (or bucket), a traced one, the
+// earliest timestamp, the smallest trace ID: never the order of arrival, so
+// the samples of a rollup that reach a shard through several raw
+// partitions give the same exemplars in any order. Only a window without a
+// traced sample gives an exemplar without a trace ID: a sample of the value
+// (or bucket) at the rank. Min, Max and Last carry the sample that set
+// them; Last is the latest timestamp, the larger value on a tie.
+//
+// Up to the exact limit every aggregation but Sum, Mean, SumSq and Stdev is
+// free of the order of arrival, bit for bit (those four add floats, and
+// agree to within rounding). Past it, a window's histogram is scaled by the
+// smallest of the samples it held when it left exact mode, so its
+// percentiles may differ within the histogram's precision with the order.
 //
 // # Output names
 //

@@ -2,9 +2,10 @@ package aggregator
 
 import "github.com/tumblemetrics/tumble/sample"
 
-// Exemplar is the real sample behind a point: for a percentile, a sample of
-// the window at (or, past the exact limit, within the histogram's precision
-// of) the point's rank; for Min, Max and Last, the sample that set them.
+// Exemplar is the real sample behind a point: for a percentile, the traced
+// sample of the window nearest in rank to the percentile's (see the package
+// documentation), with its own value and timestamp; for Min, Max and Last,
+// the sample that set them.
 type Exemplar struct {
 	TraceID     sample.TraceID // zero when no sample that qualified had one
 	Value       float64

@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"bytes"
 	"math"
 	"math/bits"
 
@@ -13,6 +14,25 @@ type entry struct {
 	v     float64
 	ts    int64
 	trace sample.TraceID
+}
+
+// before reports whether e comes before o when the two would serve alike (a
+// tie of value, of rank or of timestamp): a sample with a trace ID before
+// one without, then the earlier timestamp, then the smaller trace ID, then
+// the smaller value. It depends on the samples alone, not on the order
+// they arrived in, so that a window gives the same exemplars whichever raw
+// partition its samples came through first.
+func (e *entry) before(o *entry) bool {
+	if et, ot := !e.trace.IsZero(), !o.trace.IsZero(); et != ot {
+		return et
+	}
+	if e.ts != o.ts {
+		return e.ts < o.ts
+	}
+	if c := bytes.Compare(e.trace[:], o.trace[:]); c != 0 {
+		return c < 0
+	}
+	return e.v < o.v
 }
 
 // histogramHighest is the highest scaled value a histogram tracks: 2^62 units,
@@ -55,9 +75,8 @@ type repPage [64]entry
 type quantileState struct {
 	sigFigs    int
 	exactLimit int
-	subMag     uint    // log2 of the histogram's sub-bucket count
-	relWidth   float64 // a bucket's width relative to its values, at most
-	buckets    int     // bucket indexes of one histogram
+	subMag     uint // log2 of the histogram's sub-bucket count
+	buckets    int  // bucket indexes of one histogram
 	freeStates []*histState
 	freeHists  []*hdr.Histogram
 	freePages  []*repPage
@@ -71,8 +90,7 @@ func newQuantileState(sigFigs, exactLimit int, stats *Stats) quantileState {
 	// power of two; above them, each power of two has half as many buckets.
 	subMag := uint(bits.Len64(uint64(2*math.Pow10(sigFigs)) - 1))
 	return quantileState{
-		sigFigs: sigFigs, exactLimit: exactLimit, subMag: subMag,
-		relWidth: math.Ldexp(1, -int(subMag-1)), stats: stats,
+		sigFigs: sigFigs, exactLimit: exactLimit, subMag: subMag, stats: stats,
 		buckets: (64 - int(subMag) + 1) << (subMag - 1),
 	}
 }
@@ -177,12 +195,12 @@ func (q *quantileState) record(h *histState, e entry) {
 		hist, idx = h.neg, idx+q.buckets
 	}
 	_ = hist.RecordValue(iv) // in range by construction
-	// The first sample of a bucket represents it until a sample with a trace
-	// ID arrives; the first such one stays.
+	// A bucket is represented by the sample of it that comes first by
+	// entry.before: a traced one as soon as one arrives, so that every
+	// bucket that saw a traced sample can give one as an exemplar (see
+	// histQuantile), and the same whatever the order of arrival.
 	w, bit := idx/64, uint64(1)<<(idx%64)
-	switch {
-	case h.traced[w]&bit != 0:
-	case h.seen[w]&bit == 0 || !e.trace.IsZero():
+	if h.seen[w]&bit == 0 || e.before(&h.reps[w][idx%64]) {
 		pg := h.reps[w]
 		if pg == nil {
 			pg = q.getPage()
@@ -219,9 +237,14 @@ func (d *dist) count() uint64 {
 	if d.h == nil {
 		return uint64(len(d.exact))
 	}
-	n := d.h.pos.TotalCount()
-	if d.h.neg != nil {
-		n += d.h.neg.TotalCount()
+	return d.h.count()
+}
+
+// count returns how many values h's histograms hold.
+func (h *histState) count() uint64 {
+	n := h.pos.TotalCount()
+	if h.neg != nil {
+		n += h.neg.TotalCount()
 	}
 	return uint64(n)
 }
@@ -271,44 +294,156 @@ func selectRank(vs []float64, k int) {
 	}
 }
 
-// quantile returns the value of quantile type t and the sample behind it.
-// d must be non-empty.
+// quantile returns the value of quantile type t and its exemplar (see
+// exactQuantile and histQuantile). d must be non-empty.
 func (q *quantileState) quantile(d *dist, t Type) (float64, entry) {
 	if d.h != nil && len(d.exact) > 0 {
 		q.drain(d)
 	}
-	n := d.count()
-	r := t.rank(n)
+	r := t.rank(d.count())
 	if d.h == nil {
-		return q.exactQuantile(d, int(r-1))
+		return q.exactQuantile(d, r)
 	}
-	return q.histAtRank(d, r)
+	return q.histQuantile(d.h, r)
 }
 
-// histAtRank returns the representative of the bucket holding 1-based rank
-// r of d, which has histograms and no buffered sample.
-func (q *quantileState) histAtRank(d *dist, r uint64) (float64, entry) {
-	h := d.h
-	hist, rr, neg := h.pos, r, false
+// histBucket returns the index in h.reps of the bucket that holds 1-based
+// rank r of h, which has no buffered sample.
+func (q *quantileState) histBucket(h *histState, r uint64) int {
 	if h.neg != nil {
 		nn := uint64(h.neg.TotalCount())
 		if r <= nn {
 			// The r-th smallest value is the negative one of the
 			// (nn-r+1)-th smallest magnitude.
-			hist, rr, neg = h.neg, nn-r+1, true
+			return q.buckets + q.bucketAtRank(h.neg, nn-r+1)
+		}
+		r -= nn
+	}
+	return q.bucketAtRank(h.pos, r)
+}
+
+// bucketAtRank returns the index of the bucket of hist that holds its
+// 1-based rank r.
+func (q *quantileState) bucketAtRank(hist *hdr.Histogram, r uint64) int {
+	// ValueAtPercentile takes the rank round(p/100·total); aiming a quarter
+	// below r makes that rank exactly r, free of float error.
+	return q.bucketIndex(hist.ValueAtPercentile((float64(r) - 0.25) / float64(hist.TotalCount()) * 100))
+}
+
+// histQuantile returns the value at 1-based rank r of h and its exemplar.
+// The value is that of the representative of the bucket that holds rank r.
+// A bucket spans the ranks of the values it counts, and one that saw a
+// traced sample is represented by a traced one (see record): the
+// exemplar is the representative of the traced bucket nearest in rank to r,
+// the one above on a tie; without any, the untraced representative at r.
+func (q *quantileState) histQuantile(h *histState, r uint64) (float64, entry) {
+	at := q.histBucket(h, r)
+	e := h.reps[at/64][at%64]
+	if !e.trace.IsZero() {
+		return e.v, e
+	}
+	// The traced buckets nearest above and below in value. Indexes from
+	// q.buckets on are those of negative values' magnitudes: larger is
+	// lower.
+	nb := q.buckets
+	var above, below int
+	if at < nb {
+		above = nextBit(h.traced, at+1, nb)
+		if below = prevBit(h.traced, 0, at); below < 0 {
+			below = nextBit(h.traced, nb, 2*nb)
+		}
+	} else {
+		if above = prevBit(h.traced, nb, at); above < 0 {
+			above = nextBit(h.traced, 0, nb)
+		}
+		below = nextBit(h.traced, at+1, 2*nb)
+	}
+	switch {
+	case above < 0 && below < 0:
+		return e.v, e
+	case below < 0:
+		return e.v, h.reps[above/64][above%64]
+	case above < 0:
+		return e.v, h.reps[below/64][below%64]
+	}
+	// The bucket below ends at rank last, r-last ranks below r; the one
+	// above is at least as near if it starts by rank r+(r-last).
+	last := q.lastRankUpTo(h, r, q.place(below))
+	if k := 2*r - last; k >= h.count() || q.place(q.histBucket(h, k)) >= q.place(above) {
+		return e.v, h.reps[above/64][above%64]
+	}
+	return e.v, h.reps[below/64][below%64]
+}
+
+// place returns the place of bucket index i in the order of values: the
+// buckets of negative values, by decreasing magnitude, then the others.
+func (q *quantileState) place(i int) int {
+	if i < q.buckets {
+		return q.buckets + i
+	}
+	return 2*q.buckets - 1 - i
+}
+
+// lastRankUpTo returns the largest rank below r whose bucket is at place p
+// or before; r must be past 1 and its bucket past p, and the bucket of rank
+// 1 at p or before. It gallops down from r, then bisects: each step reads
+// the histogram once, and there are about twice the logarithm of the
+// distance.
+func (q *quantileState) lastRankUpTo(h *histState, r uint64, p int) uint64 {
+	// The bucket of rank hi is past p, that of rank lo is not.
+	var lo uint64
+	hi := r
+	for d := uint64(1); ; d *= 2 {
+		k := r - min(d, r-1) // at worst rank 1, which ends the search
+		if q.place(q.histBucket(h, k)) <= p {
+			lo = k
+			break
+		}
+		hi = k
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if q.place(q.histBucket(h, mid)) <= p {
+			lo = mid
 		} else {
-			rr = r - nn
+			hi = mid
 		}
 	}
-	total := hist.TotalCount()
-	// ValueAtPercentile takes the rank round(p/100·total); aiming a quarter
-	// below rr makes that rank exactly rr, free of float error.
-	idx := q.bucketIndex(hist.ValueAtPercentile((float64(rr) - 0.25) / float64(total) * 100))
-	if neg {
-		idx += q.buckets
+	return lo
+}
+
+// nextBit returns the lowest index in [from, to) whose bit is set in bs, or
+// -1.
+func nextBit(bs []uint64, from, to int) int {
+	for i := from; i < to; {
+		w := bs[i/64] >> (i % 64)
+		if w == 0 {
+			i = (i/64 + 1) * 64
+			continue
+		}
+		if j := i + bits.TrailingZeros64(w); j < to {
+			return j
+		}
+		return -1
 	}
-	e := h.reps[idx/64][idx%64]
-	return e.v, e
+	return -1
+}
+
+// prevBit returns the highest index in [from, to) whose bit is set in bs,
+// or -1.
+func prevBit(bs []uint64, from, to int) int {
+	for i := to - 1; i >= from; {
+		w := bs[i/64] << (63 - i%64)
+		if w == 0 {
+			i = i/64*64 - 1
+			continue
+		}
+		if j := i - bits.LeadingZeros64(w); j >= from {
+			return j
+		}
+		return -1
+	}
+	return -1
 }
 
 // valueAtRank returns the value at 1-based rank r of non-empty d (within
@@ -318,9 +453,9 @@ func (q *quantileState) valueAtRank(d *dist, r uint64) float64 {
 		q.drain(d)
 	}
 	r = min(max(r, 1), d.count())
-	if d.h != nil {
-		v, _ := q.histAtRank(d, r)
-		return v
+	if h := d.h; h != nil {
+		i := q.histBucket(h, r)
+		return h.reps[i/64][i%64].v
 	}
 	vs := q.scratch[:0]
 	for i := range d.exact {
@@ -359,38 +494,61 @@ func (q *quantileState) prepare(d *dist, aggs Set) {
 	}
 }
 
-// exactQuantile returns the value at 0-based rank i of an exact d, prepared,
-// and its exemplar: the first sample (in arrival order) of that value with a
-// trace ID; failing that, the sample with a trace ID whose value is
-// equivalent (within the histogram's relative precision) and closest, the
-// first on a tie; failing that, the first sample of that value.
-func (q *quantileState) exactQuantile(d *dist, i int) (float64, entry) {
-	v := q.values[i]
-	same, near := -1, -1
-	nearD := math.Inf(1)
+// exactQuantile returns the value at 1-based rank r of an exact d, prepared,
+// and its exemplar: the traced sample nearest in rank to r, the one above on
+// a tie, then the first by entry.before among samples of one value. The
+// samples of one value share the ranks they span, so a traced sample of the
+// value at r is at distance 0, the smallest traced value above it at its
+// first rank minus r, and the largest below at r minus its last rank.
+// Without a traced sample, the exemplar is the first by entry.before of the
+// samples of the value at r.
+func (q *quantileState) exactQuantile(d *dist, r uint64) (float64, entry) {
+	v := q.values[r-1]
+	at, above, below := -1, -1, -1 // of the value at r, the nearest traced above and below
 	for j := range d.exact {
 		c := &d.exact[j]
 		switch {
-		case c.v == v && !c.trace.IsZero():
-			return v, *c
 		case c.v == v:
-			if same < 0 {
-				same = j
+			if at < 0 || c.before(&d.exact[at]) {
+				at = j
 			}
-		case !c.trace.IsZero() && q.equivalent(c.v, v):
-			if dd := math.Abs(c.v - v); dd < nearD {
-				near, nearD = j, dd
+		case c.trace.IsZero():
+		case c.v > v:
+			if above < 0 || c.v < d.exact[above].v || c.v == d.exact[above].v && c.before(&d.exact[above]) {
+				above = j
+			}
+		case c.v < v:
+			if below < 0 || c.v > d.exact[below].v || c.v == d.exact[below].v && c.before(&d.exact[below]) {
+				below = j
 			}
 		}
 	}
-	if near >= 0 {
-		return v, d.exact[near]
+	if !d.exact[at].trace.IsZero() {
+		return v, d.exact[at]
 	}
-	return v, d.exact[same]
-}
-
-// equivalent reports whether a and b are the same within the histogram's
-// relative precision.
-func (q *quantileState) equivalent(a, b float64) bool {
-	return a == b || math.Abs(a-b) <= q.relWidth*math.Max(math.Abs(a), math.Abs(b))
+	if above >= 0 && below >= 0 {
+		// The last rank of the value below, and the first of the one above.
+		va, vb := d.exact[above].v, d.exact[below].v
+		var lessA, upToB uint64
+		for _, x := range q.values {
+			if x < va {
+				lessA++
+				if x <= vb {
+					upToB++
+				}
+			}
+		}
+		if lessA+1-r <= r-upToB {
+			below = -1
+		} else {
+			above = -1
+		}
+	}
+	switch {
+	case above >= 0:
+		return v, d.exact[above]
+	case below >= 0:
+		return v, d.exact[below]
+	}
+	return v, d.exact[at]
 }

@@ -3,7 +3,6 @@ package router
 import (
 	"bytes"
 	"errors"
-	"math"
 	"sync/atomic"
 
 	"github.com/tumblemetrics/tumble/rules"
@@ -22,10 +21,14 @@ type Router struct {
 	matcher atomic.Pointer[rules.Matcher] // replaced by the owner only
 
 	samples []sample.Sample
-	batches []shard.Batch // per shard, of the raw record being routed
-	wm      int64
-	stats   Stats
-	snap    atomic.Pointer[Stats] // published by Run for other goroutines
+	bad     []sample.BadSample // of the last record routed
+	batches []shard.Batch      // per shard, of the raw record being routed
+	// recordMax is the largest timestamp of the samples of the last raw
+	// record routed, whether a rule kept them or not; shard.NoWatermark
+	// when it had none.
+	recordMax int64
+	stats     Stats
+	snap      atomic.Pointer[Stats] // published by Run for other goroutines
 }
 
 // Output is a shard record to produce: a samples record for one shard.
@@ -48,7 +51,7 @@ func New(rs *rules.RuleSet, shards int, limits sample.Limits) (*Router, error) {
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{shards: shards, limits: limits, wm: math.MinInt64, stats: newStats(), batches: make([]shard.Batch, shards)}
+	r := &Router{shards: shards, limits: limits, recordMax: shard.NoWatermark, stats: newStats(), batches: make([]shard.Batch, shards)}
 	r.rules.Store(rs)
 	r.matcher.Store(rules.NewMatcher(rs, rules.MatcherOptions{}))
 	return r, nil
@@ -57,8 +60,15 @@ func New(rs *rules.RuleSet, shards int, limits sample.Limits) (*Router, error) {
 // SetRules replaces the rules; the next Route uses them.
 func (r *Router) SetRules(rs *rules.RuleSet) { r.rules.Store(rs) }
 
-// Watermark returns the largest sample timestamp routed so far.
-func (r *Router) Watermark() int64 { return r.wm }
+// RecordMax returns the largest timestamp of the samples of the last raw
+// record routed (every sample that was not refused, whether a rule kept it
+// or not), or shard.NoWatermark if it had none.
+func (r *Router) RecordMax() int64 { return r.recordMax }
+
+// Bad returns the samples of the last record Route routed that it set
+// apart as invalid, in their order in the record; the slice is valid until
+// the next Route.
+func (r *Router) Bad() []sample.BadSample { return r.bad }
 
 // RuleCounts appends the samples each rule of the current rules matched;
 // any goroutine may call it.
@@ -70,21 +80,24 @@ func (r *Router) RuleCounts(dst []rules.RuleCount) []rules.RuleCount {
 // shard that its samples go to, a samples record (more than one past
 // maxOutputBytes) of every (sample, output series) of that shard, in the
 // order of the raw record. format is the record's, from its content-type
-// header (see sample.ParseFormat). A record that does not decode, or whose
-// samples break a limit at nowMs, yields no output and a
-// *sample.DecodeError whose Code is the dead-letter reason.
+// header (see sample.ParseFormat).
+//
+// A sample that does not decode, or that breaks a limit at nowMs (one
+// further ahead of the router's clock than the limits' MaxFuture among
+// them), is set apart, with its position and reason, and the others are
+// routed: Bad returns them until the next Route. A record that cannot be
+// split into samples at all yields no output and a *sample.DecodeError
+// whose Code is the dead-letter reason.
 func (r *Router) Route(topic string, value []byte, format sample.Format, nowMs int64, out []Output) ([]Output, error) {
 	r.stats.Records++
+	r.recordMax = shard.NoWatermark
 	m := r.matcher.Load()
 	if rs := r.rules.Load(); rs != m.RuleSet() {
 		m = rules.NewMatcher(rs, rules.MatcherOptions{})
 		r.matcher.Store(m)
 	}
 	var err error
-	r.samples, err = sample.DecodeRecord(value, format, r.samples[:0])
-	if err == nil {
-		err = r.limits.CheckAll(r.samples, nowMs)
-	}
+	r.samples, r.bad, err = sample.DecodeRecordSamples(value, format, r.samples[:0], r.bad[:0])
 	if err != nil {
 		var de *sample.DecodeError
 		code := "unknown"
@@ -94,9 +107,14 @@ func (r *Router) Route(topic string, value []byte, format sample.Format, nowMs i
 		r.stats.DeadLetters[code]++
 		return out, err
 	}
+	r.samples, r.bad = r.limits.Filter(value, format, nowMs, r.samples, r.bad)
+	for i := range r.bad {
+		r.stats.DeadLetters[r.bad[i].Err.Code()]++
+	}
 	r.stats.SamplesIn[TopicFormat{topic, format.Of(value)}] += uint64(len(r.samples))
 	for i := range r.samples {
 		s := &r.samples[i]
+		r.recordMax = max(r.recordMax, s.TimestampMs)
 		res := m.Match(s)
 		if len(res.Targets) == 0 {
 			r.stats.Dropped++
@@ -110,7 +128,6 @@ func (r *Router) Route(topic string, value []byte, format sample.Format, nowMs i
 				out = r.output(out, p)
 			}
 		}
-		r.wm = max(r.wm, s.TimestampMs)
 	}
 	for p := range r.batches {
 		if r.batches[p].Len() > 0 {

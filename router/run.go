@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -29,19 +30,27 @@ type Config struct {
 	// previous incarnation by it).
 	ID string
 	// IdleWake is how long a poll waits for records before the router
-	// wakes to publish its counters; 0 means 1s.
+	// wakes to publish its counters and move the watermarks of quiet
+	// partitions; 0 means 1s.
 	IdleWake time.Duration
-	Now      func() time.Time // nil means time.Now
-	Logger   *slog.Logger
+	// IdleTimeout is how long a raw partition that is caught up (read to
+	// its end) may go without a new record before it stops holding event
+	// time back: its watermark then follows the router's clock, less the
+	// skew allowance (the router limits' MaxFuture), so that the windows
+	// of quiet input close. A partition not caught up always holds event
+	// time back. 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	Now         func() time.Time // nil means time.Now
+	Logger      *slog.Logger
 	// OnBatch, if set, is called after each committed transaction with the
 	// number of raw records it consumed (for metrics and tests).
 	OnBatch func(records int)
 	// LeaveOnStop, if set, is asked when Run's context ends: if it says
 	// the router stops for good (its node left the cluster), the router
-	// writes shard.RouterLeft to every shard partition, so that the
-	// replicas stop waiting for its watermark. A router that restarts must
-	// not: its partitions may hold samples older than the others'
-	// watermarks, which would then be late.
+	// leaves the routers' group at once, so that its raw partitions go to
+	// the other routers without waiting for the group's session timeout.
+	// Their watermarks stay where the router left them until their new
+	// owners move them on.
 	LeaveOnStop func() bool
 }
 
@@ -50,13 +59,26 @@ const (
 	HeaderReason = "tumble-reason" // the reason code, e.g. malformed_json
 	HeaderError  = "tumble-error"  // the error, for a person
 	HeaderSource = "tumble-source" // topic/partition/offset of the raw record
+	// HeaderPosition is the position, from 0, of a refused sample in its
+	// raw record; the dead letter then holds that sample alone, as a
+	// record of one sample in the raw record's format. A dead letter
+	// without it holds the whole raw record, which did not decode.
+	HeaderPosition = "tumble-position"
 )
 
 // Run consumes the raw topics in the router group and, in one Kafka
 // transaction per poll, produces the shard records of what it read, the
-// dead letters and the watermarks, and commits the consumed offsets: a raw
-// record is routed exactly once, or its transaction aborts and it is read
-// again. Replicas read the shard topic with read_committed isolation.
+// dead letters and the watermarks of the raw partitions it owns, and
+// commits the consumed offsets: a raw record is routed exactly once, or its
+// transaction aborts and it is read again. Replicas read the shard topic
+// with read_committed isolation.
+//
+// Each raw partition's watermark moves on its own, with the timestamps of
+// the samples read from it (every sample, whether a rule keeps it or not),
+// or, once the partition is caught up and quiet for cfg.IdleTimeout, with
+// the wall clock; see shard.AppendPartitions for how the replicas combine
+// them. The watermarks go in the transaction of the samples that moved
+// them, so what a shard is told never runs past what was routed to it.
 func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) error {
 	if cfg.ID == "" || cfg.Group == "" || cfg.ShardTopic == "" || cfg.DeadLetterTopic == "" || len(cfg.RawTopics) == 0 {
 		return errors.New("router: ID, Group, ShardTopic, DeadLetterTopic and RawTopics are required")
@@ -70,7 +92,27 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The partitions assigned and taken away, in order, for the loop to
+	// apply: the group's callbacks run on the client's goroutines.
+	var (
+		assignMu sync.Mutex
+		assigns  []assignment
+	)
+	note := func(owned bool) func(context.Context, *kgo.Client, map[string][]int32) {
+		return func(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+			assignMu.Lock()
+			defer assignMu.Unlock()
+			for t, parts := range ps {
+				for _, p := range parts {
+					assigns = append(assigns, assignment{TopicPartition{t, p}, owned})
+				}
+			}
+		}
+	}
 	opts := append([]kgo.Opt{
+		kgo.OnPartitionsAssigned(note(true)),
+		kgo.OnPartitionsRevoked(note(false)),
+		kgo.OnPartitionsLost(note(false)),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.RawTopics...),
 		kgo.TransactionalID("tumble-router-" + cfg.ID),
@@ -122,8 +164,29 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		r.publish()
 	}
 
-	var out []Output
-	lastWM := r.wm // the watermark written last: none yet
+	var (
+		out      []Output
+		wms      []shard.PartitionWatermark
+		lastWMs  time.Time // when the watermarks were last written
+		clientAt = func(offs map[string]map[int32]kgo.EpochOffset, tp TopicPartition) int64 {
+			if o, ok := offs[tp.Topic][tp.Partition]; ok && o.Offset >= 0 {
+				return o.Offset
+			}
+			return -1
+		}
+	)
+	et := newEventTime(cfg.IdleTimeout, r.limits.MaxFuture)
+	// The raw topics with their partition counts, which the watermark
+	// records carry so that a replica waits for every partition.
+	topics := make([]shard.RawTopic, len(cfg.RawTopics))
+	for i, t := range cfg.RawTopics {
+		topics[i].Name = t
+	}
+	var (
+		topicsAt, endsAt time.Time
+		unknown          []TopicPartition
+	)
+	adm := kadm.NewClient(sess.Client())
 	for {
 		// Wake up at least every IdleWake, to publish the lag when
 		// nothing comes.
@@ -140,9 +203,47 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		}
 		hw.fetched(fs)
 		now := cfg.Now()
-		if fs.NumRecords() == 0 && r.wm == lastWM {
-			publish() // a revocation, or a high watermark, may have come
-			continue
+		if now.Sub(topicsAt) >= topicsRefresh {
+			r.countPartitions(ctx, adm, topics, cfg.Logger)
+			topicsAt = now
+		}
+		assignMu.Lock()
+		for _, a := range assigns {
+			if a.owned {
+				et.assign(a.tp, now)
+			} else {
+				et.revoke(a.tp)
+			}
+		}
+		assigns = assigns[:0]
+		assignMu.Unlock()
+		committedOffs := sess.Client().CommittedOffsets()
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if p.Err == nil {
+				tp := TopicPartition{p.Topic, p.Partition}
+				et.fetched(tp, p.HighWatermark, p.LogStartOffset, clientAt(committedOffs, tp))
+			}
+		})
+		// Partitions that no fetch has told the end of (one with nothing
+		// to read may not be in any): ask Kafka, at most once an
+		// IdleWake.
+		if unknown = et.unknownEnds(unknown[:0]); len(unknown) > 0 && now.Sub(endsAt) >= cfg.IdleWake {
+			endsAt = now
+			listEnds(ctx, adm, unknown, func(tp TopicPartition, start, end int64) {
+				et.fetched(tp, end, start, clientAt(committedOffs, tp))
+			}, cfg.Logger)
+		}
+		if fs.NumRecords() == 0 {
+			// Nothing to route: the watermarks of quiet partitions may
+			// still move, at most once an IdleWake.
+			var moved bool
+			if now.Sub(lastWMs) >= cfg.IdleWake {
+				wms, moved = et.announce(wms[:0], now)
+			}
+			if !moved {
+				publish() // a revocation, or a high watermark, may have come
+				continue
+			}
 		}
 		if err := sess.Begin(); err != nil {
 			return fmt.Errorf("router: begin transaction: %w", err)
@@ -163,15 +264,22 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		var n, sampleRecs, samples, wmRecs, deadRecs int
 		fs.EachRecord(func(rec *kgo.Record) {
 			if rec.Attrs.IsControl() {
-				return // a transaction marker: its offset is consumed, no more
+				// A transaction marker: its offset is consumed, no more.
+				et.read(TopicPartition{rec.Topic, rec.Partition}, rec.Offset, shard.NoWatermark, now)
+				return
 			}
 			n++
 			var rerr error
 			out, rerr = r.Route(rec.Topic, rec.Value, formatOf(rec), now.UnixMilli(), out[:0])
+			et.read(TopicPartition{rec.Topic, rec.Partition}, rec.Offset, r.recordMax, now)
 			if rerr != nil {
-				sess.Produce(ctx, deadLetter(cfg.DeadLetterTopic, rec, rerr), promise)
+				sess.Produce(ctx, deadLetter(cfg.DeadLetterTopic, rec, rec.Value, rerr), promise)
 				deadRecs++
 				return
+			}
+			for _, b := range r.Bad() {
+				sess.Produce(ctx, deadLetter(cfg.DeadLetterTopic, rec, b.Raw, b.Err), promise)
+				deadRecs++
 			}
 			for _, o := range out {
 				sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: o.Partition, Value: o.Value}, promise)
@@ -183,14 +291,14 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		// moved it: a router that dies after the commit has no later
 		// chance to write it (its successor does not read those
 		// samples again), and the shards would wait for it for ever.
-		if r.wm != lastWM {
-			v := shard.AppendWatermark(nil, cfg.ID, r.wm)
-			for p := range r.shards {
-				sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: int32(p), Value: v}, promise)
-			}
-			wmRecs += r.shards
-			lastWM = r.wm
+		if fs.NumRecords() > 0 {
+			wms, _ = et.announce(wms[:0], now)
 		}
+		v := shard.AppendPartitions(nil, cfg.ID, topics, wms)
+		for p := range r.shards {
+			sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: int32(p), Value: v}, promise)
+		}
+		wmRecs += r.shards
 		if err := sess.Client().Flush(ctx); err != nil {
 			prodErr = errors.Join(prodErr, err)
 		}
@@ -208,10 +316,12 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 			// records are read again by whoever owns them now. The
 			// watermark is recomputed as they come again.
 			cfg.Logger.Warn("router transaction aborted", "records", n)
-			lastWM = math.MinInt64
+			et.aborted()
 			publish()
 			continue
 		}
+		et.committed()
+		lastWMs = now
 		r.stats.RecordsOut[cfg.ShardTopic] += uint64(sampleRecs + wmRecs)
 		r.stats.SamplesOut[cfg.ShardTopic] += uint64(samples)
 		r.stats.RecordsOut[cfg.DeadLetterTopic] += uint64(deadRecs)
@@ -230,9 +340,6 @@ func (r *Router) stopped(sess *kgo.GroupTransactSession, cfg Config, clientOpts 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.leave(ctx, sess, cfg); err != nil {
-		return err
-	}
 	// A static member that closes stays in the group, its partitions
 	// unread, until the session timeout: remove it by its instance ID.
 	sess.Close()
@@ -251,32 +358,62 @@ func (r *Router) stopped(sess *kgo.GroupTransactSession, cfg Config, clientOpts 
 		cfg.Logger.Warn("router left, but not its group: its partitions move after the session timeout", "router", cfg.ID, "group", cfg.Group, "err", err)
 		return nil
 	}
-	cfg.Logger.Info("router left: the shards no longer wait for its watermark, its partitions go to the others", "router", cfg.ID)
+	cfg.Logger.Info("router left: its partitions go to the others", "router", cfg.ID)
 	return nil
 }
 
-// leave writes, in a transaction of its own, that the router has left to
-// every shard partition.
-func (r *Router) leave(ctx context.Context, sess *kgo.GroupTransactSession, cfg Config) error {
-	if err := sess.Begin(); err != nil {
-		return fmt.Errorf("router: leave: begin transaction: %w", err)
+// topicsRefresh is how often the router counts the raw topics' partitions.
+const topicsRefresh = 30 * time.Second
+
+// countPartitions sets the partition count of each raw topic that Kafka
+// tells; a count it cannot learn stays as it was.
+func (r *Router) countPartitions(ctx context.Context, adm *kadm.Client, topics []shard.RawTopic, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
 	}
-	v := shard.AppendWatermark(nil, cfg.ID, shard.RouterLeft)
-	for p := range r.shards {
-		sess.Produce(ctx, &kgo.Record{Topic: cfg.ShardTopic, Partition: int32(p), Value: v}, nil)
-	}
-	if err := sess.Client().Flush(ctx); err != nil {
-		sess.End(ctx, kgo.TryAbort)
-		return fmt.Errorf("router: leave: %w", err)
-	}
-	committed, err := sess.End(ctx, kgo.TryCommit)
+	td, err := adm.ListTopics(ctx, names...)
 	if err != nil {
-		return fmt.Errorf("router: leave: end transaction: %w", err)
+		log.Warn("count the raw topics' partitions", "err", err)
+		return
 	}
-	if !committed {
-		return errors.New("router: leave: the transaction was aborted")
+	for i := range topics {
+		if d, ok := td[topics[i].Name]; ok && d.Err == nil && len(d.Partitions) <= shard.MaxRawPartitions {
+			topics[i].Partitions = int32(len(d.Partitions))
+		}
 	}
-	return nil
+}
+
+// listEnds calls fn with the log start and end offsets of each partition
+// of tps that Kafka tells; the end is the last stable offset, up to which
+// a read-committed consumer reads.
+func listEnds(ctx context.Context, adm *kadm.Client, tps []TopicPartition, fn func(tp TopicPartition, start, end int64), log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	topics := map[string]bool{}
+	for _, tp := range tps {
+		topics[tp.Topic] = true
+	}
+	names := slices.Collect(maps.Keys(topics))
+	starts, err := adm.ListStartOffsets(ctx, names...)
+	if err != nil {
+		log.Warn("list the raw partitions' start offsets", "err", err)
+		return
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, names...)
+	if err != nil {
+		log.Warn("list the raw partitions' end offsets", "err", err)
+		return
+	}
+	for _, tp := range tps {
+		s, sok := starts.Lookup(tp.Topic, tp.Partition)
+		e, eok := ends.Lookup(tp.Topic, tp.Partition)
+		if sok && eok && s.Err == nil && e.Err == nil {
+			fn(tp, s.Offset, e.Offset)
+		}
+	}
 }
 
 // instanceID is the router's static member ID in the routers' group.
@@ -292,18 +429,29 @@ func formatOf(rec *kgo.Record) sample.Format {
 	return sample.FormatAuto
 }
 
-// deadLetter is the dead-letter record of rec: its key, value and headers
-// as they came, plus the reason.
-func deadLetter(topic string, rec *kgo.Record, err error) *kgo.Record {
+// deadLetter is a dead-letter record of rec: value (the whole record, or
+// one sample of it as a record of one sample in the same format), with
+// rec's key and headers, the reason, and, for a sample, its position in
+// rec.
+func deadLetter(topic string, rec *kgo.Record, value []byte, err error) *kgo.Record {
 	code := "unknown"
 	var de *sample.DecodeError
 	if errors.As(err, &de) {
 		code = de.Code()
 	}
-	hs := append([]kgo.RecordHeader{
+	hs := []kgo.RecordHeader{
 		{Key: HeaderReason, Value: []byte(code)},
 		{Key: HeaderError, Value: []byte(err.Error())},
 		{Key: HeaderSource, Value: []byte(rec.Topic + "/" + strconv.Itoa(int(rec.Partition)) + "/" + strconv.FormatInt(rec.Offset, 10))},
-	}, rec.Headers...)
-	return &kgo.Record{Topic: topic, Partition: 0, Key: rec.Key, Value: rec.Value, Headers: hs}
+	}
+	if de != nil && de.Index >= 0 {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderPosition, Value: []byte(strconv.Itoa(de.Index))})
+	}
+	return &kgo.Record{Topic: topic, Partition: 0, Key: rec.Key, Value: value, Headers: append(hs, rec.Headers...)}
+}
+
+// assignment is a raw partition given to the router, or taken away.
+type assignment struct {
+	tp    TopicPartition
+	owned bool
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
 	"github.com/tumblemetrics/tumble/shard"
 )
@@ -444,7 +446,7 @@ func TestRunWatermarkWithSamples(t *testing.T) {
 			batches <- records
 		}
 	})
-	for i, at := range []int64{ts, ts + 60_000} {
+	for i, at := range []int64{ts - 60_000, ts} {
 		produce(t, c, []produced{{rec: raw("raw", 0, jsonLines(gauges("mem_bytes", 3, at)), "")}})
 		select {
 		case <-batches:
@@ -479,14 +481,18 @@ func TestRunWatermarkWithSamples(t *testing.T) {
 			if err := dec.Decode(rec.Value, &sr); err != nil {
 				t.Fatalf("shard record at offset %d: %v", rec.Offset, err)
 			}
-			if sr.Kind == shard.KindWatermark {
-				highest[rec.Partition] = max(highest[rec.Partition], sr.Watermark)
+			if sr.Kind == shard.KindPartitions {
+				for _, w := range sr.Partitions {
+					if w.Topic == "raw" && w.Partition == 0 {
+						highest[rec.Partition] = max(highest[rec.Partition], w.Watermark)
+					}
+				}
 			}
 		})
 	}
 	for p := range int32(testShards) {
-		if highest[p] != ts+60_000 {
-			t.Errorf("shard %d: highest watermark %d, want %d (the second batch's)", p, highest[p], ts+60_000)
+		if highest[p] != ts {
+			t.Errorf("shard %d: highest watermark of raw/0 %d, want %d (the second batch's)", p, highest[p], ts)
 		}
 	}
 }
@@ -537,38 +543,213 @@ func TestRunAbortsPredecessorTransaction(t *testing.T) {
 	}
 }
 
-// TestRunLeave: a router that stops for good writes that it left to every
-// shard partition; one that stops to restart writes nothing.
+// TestRunLeave: a router that stops for good leaves the routers' group at
+// once, so that its raw partitions go to another router well before the
+// group's session timeout; one that stops to restart stays a member.
 func TestRunLeave(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	c := testCluster(t, map[string]int32{"raw": 1})
-	// The one that goes first: a static member that stops to restart stays
-	// in the group, and the next join waits for it to come back.
-	startRouterConfig(t, c, testRouter(t, testShards), Config{RawTopics: []string{"raw"}, ID: "goes", IdleWake: 50 * time.Millisecond,
-		LeaveOnStop: func() bool { return true }})()
-	startRouterConfig(t, c, testRouter(t, testShards), Config{RawTopics: []string{"raw"}, ID: "restarts", IdleWake: 50 * time.Millisecond,
-		LeaveOnStop: func() bool { return false }})()
+	ts := time.Now().UnixMilli()
+	routed := make(chan string, 16)
+	start := func(id string, leave bool) func() {
+		return startRouterConfig(t, c, testRouter(t, testShards), Config{RawTopics: []string{"raw"}, ID: id,
+			IdleWake: 50 * time.Millisecond, LeaveOnStop: func() bool { return leave },
+			OnBatch: func(n int) {
+				if n > 0 {
+					routed <- id
+				}
+			}})
+	}
+	wait := func(what string) string {
+		select {
+		case id := <-routed:
+			return id
+		case <-time.After(20 * time.Second): // well below the session timeout of 45s
+			t.Fatalf("%s: nothing routed", what)
+			return ""
+		}
+	}
+	stopGoes := start("goes", true)
+	produce(t, c, []produced{{rec: raw("raw", 0, jsonLines(gauges("mem_bytes", 3, ts)), "")}})
+	if id := wait("the first record"); id != "goes" {
+		t.Fatalf("the first record was routed by %s, want goes (the only router)", id)
+	}
+	start("stays", false)
+	stopGoes()
+	produce(t, c, []produced{{rec: raw("raw", 0, jsonLines(gauges("mem_bytes", 3, ts+1000)), "")}})
+	if id := wait("the record after goes left"); id != "stays" {
+		t.Fatalf("the record after goes left was routed by %s, want stays", id)
+	}
+}
 
-	cl := testClient(t, c, kgo.ConsumeTopics(testShardTopic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+// TestRunPartitionWatermarks routes a backlog of four raw partitions whose
+// event times lie far apart, keyed as producers key series, and reads the
+// shard log as a replica does: the shard's watermark (the smallest over the
+// partitions the records name) must never pass a sample that comes after
+// it, and once every partition is read and quiet it follows the clock.
+func TestRunPartitionWatermarks(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	const parts = 4
+	c := testCluster(t, map[string]int32{"raw": parts})
+	now := time.Now().UnixMilli()
+	var recs []produced
+	for i := range 30 {
+		for p := range int32(parts) {
+			// Partition p is p*10 minutes behind partition 0.
+			ts := now - int64(p)*10*60_000 - int64(30-i)*1000
+			recs = append(recs, produced{rec: raw("raw", p, jsonLines(gauges("mem_bytes", 5, ts)), "")})
+		}
+	}
+	produce(t, c, recs)
+	// Small fetches: the backlog is read a few records at a time, the
+	// partitions side by side.
+	startQuickRouter(t, c, kgo.FetchMaxPartitionBytes(1000), kgo.FetchMaxBytes(2000))
+	if samples := followShard0(t, c, parts, now-2000); samples < 30*parts*5/testShards/2 {
+		t.Errorf("shard 0 got %d samples, want about %d", samples, 30*parts*5/testShards)
+	}
+}
+
+// TestRunQuietPartitions: of three raw partitions, one holds a sample and
+// two are empty; once all are read and quiet, the watermark follows the
+// clock, and the single sample's window can close.
+func TestRunQuietPartitions(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	c := testCluster(t, map[string]int32{"raw": 3})
+	now := time.Now().UnixMilli()
+	produce(t, c, []produced{{rec: raw("raw", 1, jsonLines(gauges("mem_bytes", 1, now-60_000)), "")}})
+	startQuickRouter(t, c)
+	followShard0(t, c, 3, now-2000)
+}
+
+// startQuickRouter runs a router over the topic "raw" whose partitions go
+// idle after 300ms and whose samples may be 2s ahead of its clock.
+func startQuickRouter(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) {
+	t.Helper()
+	rs, err := rules.Parse("test.yaml", []byte(testRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := sample.DefaultLimits()
+	limits.MaxFuture = 2 * time.Second
+	r, err := New(rs, testShards, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRouterConfig(t, c, r, Config{RawTopics: []string{"raw"}, ID: "a", IdleWake: 50 * time.Millisecond, IdleTimeout: 300 * time.Millisecond}, opts...)
+}
+
+// followShard0 reads shard 0's log as a replica does until the shard's
+// watermark, the smallest over the parts partitions of the raw topic
+// "raw", reaches until. It fails if a sample comes after the watermark
+// passed it, and returns the samples read.
+func followShard0(t *testing.T, c *kfake.Cluster, parts int32, until int64) (samples int) {
+	t.Helper()
+	cl := testClient(t, c, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{testShardTopic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	left := map[int32]string{}
 	var dec shard.Decoder
-	for len(left) < testShards {
+	wms := map[TopicPartition]int64{}
+	shardWM := func() int64 {
+		if len(wms) < int(parts) {
+			return shard.NoWatermark
+		}
+		return slices.Min(slices.Collect(maps.Values(wms)))
+	}
+	for shardWM() < until {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("leave records: %v, want one in each of %d partitions", left, testShards)
+			t.Fatalf("the shard watermark %d did not reach %d (%d samples read, partitions %v)", shardWM(), until, samples, wms)
 		}
 		fs.EachRecord(func(rec *kgo.Record) {
 			var sr shard.Record
 			if err := dec.Decode(rec.Value, &sr); err != nil {
-				t.Fatalf("shard record at %d/%d: %v", rec.Partition, rec.Offset, err)
+				t.Fatalf("shard record at offset %d: %v", rec.Offset, err)
 			}
-			if sr.Kind != shard.KindWatermark || sr.Watermark != shard.RouterLeft || sr.Router != "goes" || left[rec.Partition] != "" {
-				t.Errorf("partition %d: record %+v; want one leave record of router goes", rec.Partition, sr)
+			switch sr.Kind {
+			case shard.KindSamples:
+				for _, e := range sr.Samples {
+					samples++
+					if wm := shardWM(); e.Sample.TimestampMs <= wm {
+						t.Fatalf("offset %d: a sample at %d after the shard watermark reached %d (partitions %v)", rec.Offset, e.Sample.TimestampMs, wm, wms)
+					}
+				}
+			case shard.KindPartitions:
+				if len(sr.Topics) != 1 || sr.Topics[0] != (shard.RawTopic{Name: "raw", Partitions: parts}) {
+					t.Fatalf("offset %d: topics %v, want raw of %d partitions", rec.Offset, sr.Topics, parts)
+				}
+				for _, w := range sr.Partitions {
+					tp := TopicPartition{w.Topic, w.Partition}
+					if old, ok := wms[tp]; !ok || w.Watermark > old {
+						wms[tp] = w.Watermark
+					}
+				}
 			}
-			left[rec.Partition] = sr.Router
 		})
+	}
+	return samples
+}
+
+// TestRunOneBadSample: of a raw record of 500 samples, one from too far in
+// the future and one of an invalid name go to the dead-letter topic, each
+// alone with its reason and position; the other 498 are routed.
+func TestRunOneBadSample(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	c := testCluster(t, map[string]int32{"raw": 1})
+	now := time.Now().UnixMilli()
+	ss := gauges("mem_bytes", 500, now)
+	for i := range ss {
+		ss[i].Labels = sample.FromMap(map[string]string{"i": strconv.Itoa(i)})
+	}
+	ss[137].TimestampMs = now + 9*60_000
+	ss[401].Name = "mem.bytes"
+	produce(t, c, []produced{{rec: raw("raw", 0, sample.AppendProto(nil, ss), sample.ContentTypeProto)}})
+	r := testRouter(t, testShards)
+	batches := make(chan int, 1)
+	startRouter(t, c, r, "a", []string{"raw"}, 50*time.Millisecond, func(n int) {
+		if n > 0 {
+			batches <- n
+		}
+	})
+	select {
+	case <-batches:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the record was not routed")
+	}
+	if _, samples := consumeAll(t, c, testShardTopic); samples != 498 {
+		t.Errorf("%d samples routed, want 498", samples)
+	}
+	cl := testClient(t, c, kgo.ConsumeTopics(testDeadTopic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := map[string]string{}
+	for len(got) < 2 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("dead letters %v, want two", got)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			h := map[string]string{}
+			for _, kv := range rec.Headers {
+				h[kv.Key] = string(kv.Value)
+			}
+			one, err := sample.DecodeRecord(rec.Value, sample.ParseFormat(h[sample.ContentTypeHeader]), nil)
+			if err == nil || len(one) != 0 {
+				// A sample that breaks a limit decodes: check it is
+				// the one refused.
+				if len(one) != 1 || one[0].TimestampMs != ss[137].TimestampMs {
+					t.Errorf("dead letter at position %s holds %v, want the one sample refused", h[HeaderPosition], one)
+				}
+			}
+			got[h[HeaderPosition]] = h[HeaderReason]
+		})
+	}
+	want := map[string]string{"137": sample.CodeTimestampInFuture, "401": sample.CodeBadField}
+	if !maps.Equal(got, want) {
+		t.Errorf("dead letters by position %v, want %v", got, want)
+	}
+	if st := r.Stats(); st.DeadLetters[sample.CodeTimestampInFuture] != 1 || st.DeadLetters[sample.CodeBadField] != 1 {
+		t.Errorf("dead letters counted %v", nonZero(st.DeadLetters))
 	}
 }

@@ -79,6 +79,7 @@ func benchMemory(b *testing.B, series int) {
 	}
 	var outs []router.Output
 	var fed time.Duration
+	routed := int64(shard.NoWatermark) // the largest timestamp routed
 	feed := func(recs [][]byte) {
 		start := time.Now()
 		b.StartTimer()
@@ -88,11 +89,13 @@ func benchMemory(b *testing.B, series int) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			routed = max(routed, s.router.RecordMax())
 			for _, o := range outs {
 				apply(o.Partition, o.Value)
 			}
 		}
-		wm := shard.AppendWatermark(nil, "bench", s.router.Watermark())
+		wm := shard.AppendPartitions(nil, "bench", []shard.RawTopic{{Name: "bench-raw", Partitions: 1}},
+			[]shard.PartitionWatermark{{Topic: "bench-raw", Partition: 0, Watermark: routed}})
 		for p := range s.replicas {
 			apply(int32(p), wm)
 		}
@@ -199,7 +202,7 @@ func benchFleetRecords(fleet loadgen.Config, ticks int) (recs [][][]byte, sample
 	for range ticks {
 		batch = g.Tick(batch[:0])
 		var tick [][]byte
-		benchByPod(batch, math.MaxInt, func(_ string, part []sample.Sample) {
+		loadgen.PodRuns(batch, 0, func(_ string, part []sample.Sample) {
 			tick = append(tick, sample.AppendProto(nil, part))
 			samples += len(part)
 		})

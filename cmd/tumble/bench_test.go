@@ -158,27 +158,9 @@ func (w *benchWorkload) each(fn func(key, value []byte, samples int)) {
 	var batch []sample.Sample
 	for range w.ticks {
 		batch = g.Tick(batch[:0])
-		benchByPod(batch, w.perRecord, func(pod string, part []sample.Sample) {
+		loadgen.PodRuns(batch, w.perRecord, func(pod string, part []sample.Sample) {
 			fn([]byte(pod), sample.AppendProto(nil, part), len(part))
 		})
-	}
-}
-
-// benchByPod calls emit with each run of batch's samples of one pod, in
-// parts of at most most samples (a tick of the generated fleet holds each
-// pod's samples together).
-func benchByPod(batch []sample.Sample, most int, emit func(pod string, part []sample.Sample)) {
-	for len(batch) > 0 {
-		pod, _ := batch[0].Labels.Get("pod")
-		k := 1
-		for k < len(batch) && k < most {
-			if p, _ := batch[k].Labels.Get("pod"); p != pod {
-				break
-			}
-			k++
-		}
-		emit(pod, batch[:k])
-		batch = batch[k:]
 	}
 }
 
@@ -532,17 +514,20 @@ func BenchmarkPipelineCore(b *testing.B) {
 	route := func(b *testing.B, s *server, out func(router.Output)) {
 		var outs []router.Output
 		nowMs := time.Now().UnixMilli()
+		routed := int64(shard.NoWatermark)
 		for i, v := range raw {
 			var err error
 			outs, err = s.router.Route("bench-raw", v, sample.FormatProto, nowMs, outs[:0])
 			if err != nil {
 				b.Fatal(err)
 			}
+			routed = max(routed, s.router.RecordMax())
 			for _, o := range outs {
 				out(o)
 			}
 			if i%64 == 63 || i == len(raw)-1 {
-				v := shard.AppendWatermark(nil, "bench", s.router.Watermark())
+				v := shard.AppendPartitions(nil, "bench", []shard.RawTopic{{Name: "bench-raw", Partitions: 1}},
+					[]shard.PartitionWatermark{{Topic: "bench-raw", Partition: 0, Watermark: routed}})
 				for p := range s.replicas {
 					out(router.Output{Partition: int32(p), Value: v})
 				}

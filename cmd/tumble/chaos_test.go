@@ -100,10 +100,12 @@ func TestChaos(t *testing.T) {
 	wg.Go(func() { wlog.follow(ctx, t, b.Addr()) })
 	c.waitAllLed(obs, 60*time.Second)
 
-	// The fleet's traffic, produced at chaosTicksPer ticks a second until
-	// the chaos is over; event time ends five minutes before now.
+	// The fleet's traffic, keyed by pod over the raw topic's partitions,
+	// produced at chaosTicksPer ticks a second from ten minutes before
+	// now until it reaches the wall clock, then in real time, until the
+	// chaos is over.
 	now := time.Now()
-	start := now.UnixMilli() - now.UnixMilli()%60_000 - 65*60_000
+	start := now.UnixMilli() - now.UnixMilli()%60_000 - 10*60_000
 	prod := &chaosProducer{brokers: []string{b.Addr()}, start: start, maxTicks: 60 * 60}
 	chaosDone := make(chan struct{})
 	prodErr := make(chan error, 1)
@@ -130,27 +132,27 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	all, ticks := prod.samples()
-	closer := all[len(all)-1].TimestampMs
-	t.Logf("%d ticks of the fleet produced (%d samples)", ticks, len(all)-1)
+	last := all[0].TimestampMs
+	for _, s := range all {
+		last = max(last, s.TimestampMs)
+	}
+	t.Logf("%d ticks of the fleet produced (%d samples, event time from %s to %s before now)", ticks, len(all),
+		time.Since(time.UnixMilli(start)).Round(time.Second), time.Since(time.UnixMilli(last)).Round(time.Second))
 
-	// Every replica closes every window.
-	deadline := time.Now().Add(180 * time.Second)
+	// Every replica closes every window once the raw partitions are
+	// quiet: the last minute's window with its lateness.
+	closer := last - last%60_000 + 2*60_000
 	for _, n := range c.nodes {
-		for !watermarksReached(t, n.base(), len(n.shards(t)), closer) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the watermarks of node %s did not reach %d in time", n.id, closer)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitWatermarks(t, n.base(), len(n.shards(t)), closer, "node "+n.id)
 	}
 	want := replayShards(t, rulesPath, all)
 	wantWindows := expectedWindows(t, want)
-	for !wlog.holds(wantWindows) {
-		if time.Now().After(deadline) {
-			break // compareWindows says what is missing
+	for seen, lastMove := 0, time.Now(); !wlog.holds(wantWindows) && time.Since(lastMove) < 30*time.Second; {
+		if n := len(wlog.all()); n != seen {
+			seen, lastMove = n, time.Now()
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
+	} // compareWindows says what is missing
 
 	// The query API of any node answers for the whole cluster.
 	wantAll := map[string]replay.Point{}
@@ -344,6 +346,8 @@ cluster:
   prefix: %s
   node: %s
   sessionTTL: %s
+eventTime:
+  idleTimeout: 2s
 `, rulesPath, n.dataDir, n.listen, ports[1], chaosShards, broker, proxy.Addr(), chaosPrefix, id, chaosTTL)
 	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -593,8 +597,10 @@ func (c *chaosCluster) partition(obs *leader.Observer, wlog *windowLog) {
 	c.waitAllLed(obs, 90*time.Second)
 }
 
-// chaosProducer produces the fleet's traffic in real time, a tick of the
-// fleet per 1/chaosTicksPer seconds, keeping the samples it produced.
+// chaosProducer produces the fleet's traffic, a tick of the fleet (a
+// second of event time) per 1/chaosTicksPer seconds while event time is
+// behind the wall clock, and in real time once it has reached it, keeping
+// the samples it produced. Its records are keyed by pod.
 type chaosProducer struct {
 	brokers  []string
 	start    int64
@@ -606,7 +612,7 @@ type chaosProducer struct {
 }
 
 // run produces until done is closed (and at least a minute of event
-// time), or maxTicks; then the closer.
+// time), or maxTicks.
 func (p *chaosProducer) run(ctx context.Context, done <-chan struct{}) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.brokers...), kgo.DefaultProduceTopic("tumble-raw"))
 	if err != nil {
@@ -614,10 +620,10 @@ func (p *chaosProducer) run(ctx context.Context, done <-chan struct{}) error {
 	}
 	defer cl.Close()
 	g := loadgen.New(loadgen.Config{Seed: 9, StartMs: p.start, TickMs: 1000, RequestsPerPod: 10})
-	key := []byte("fleet")
 	tick := time.NewTicker(time.Second / chaosTicksPer)
 	defer tick.Stop()
 	over := false
+	var batch []sample.Sample
 	for n := 0; n < p.maxTicks && !(over && n >= 60); n++ {
 		select {
 		case <-ctx.Done():
@@ -626,18 +632,22 @@ func (p *chaosProducer) run(ctx context.Context, done <-chan struct{}) error {
 			over = true
 		case <-tick.C:
 		}
-		batch := g.Tick(nil)
-		recs := []*kgo.Record{{Key: key}}
-		if n%2 == 0 {
-			recs[0].Value = sample.AppendProto(nil, batch)
-		} else {
-			for i := range batch {
-				recs[0].Value = append(sample.AppendJSON(recs[0].Value, &batch[i]), '\n')
+		// Never ahead of the wall clock.
+		if wait := time.Until(time.UnixMilli(g.NowMs())); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
 			}
 		}
+		batch = g.Tick(batch[:0])
+		var recs []*kgo.Record
+		loadgen.PodRuns(batch, 0, func(pod string, run []sample.Sample) {
+			recs = append(recs, fleetRecord([]byte(pod), run, n%2 == 0))
+		})
 		if n%40 == 0 {
-			recs = append(recs, &kgo.Record{Key: key, Value: []byte(`{"name":"x","value":1}`)},
-				&kgo.Record{Key: key, Value: []byte("\x0a\x05garbage")})
+			recs = append(recs, &kgo.Record{Key: []byte("bad"), Value: []byte(`{"name":"x","value":1}`)},
+				&kgo.Record{Key: []byte("bad"), Value: []byte("\x0a\x05garbage")})
 		}
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("produce tick %d: %w", n, err)
@@ -647,13 +657,6 @@ func (p *chaosProducer) run(ctx context.Context, done <-chan struct{}) error {
 		p.ticks++
 		p.mu.Unlock()
 	}
-	closer := sample.Sample{Name: closerName, Type: sample.Gauge, Value: 1, TimestampMs: g.NowMs() + 3*60_000}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Key: key, Value: sample.AppendJSON(nil, &closer)}).FirstErr(); err != nil {
-		return fmt.Errorf("produce the closer: %w", err)
-	}
-	p.mu.Lock()
-	p.all = append(p.all, closer)
-	p.mu.Unlock()
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tumblemetrics/tumble/placement"
+	"github.com/tumblemetrics/tumble/router"
 	"github.com/tumblemetrics/tumble/shard"
 )
 
@@ -37,6 +38,8 @@ type Config struct {
 	// Lateness overrides the aggregator's allowed lateness (default: the
 	// resolution, at most 2m).
 	Lateness time.Duration `yaml:"lateness"`
+	// EventTime says when a window closes; see EventTimeConfig.
+	EventTime EventTimeConfig `yaml:"eventTime"`
 	// Embedded runs an in-process Kafka-protocol broker on Kafka.Brokers[0]
 	// and a load generator: the one-command demo.
 	Embedded bool `yaml:"embedded"`
@@ -73,6 +76,23 @@ type ClusterConfig struct {
 
 // enabled reports whether the node runs in a cluster.
 func (c *ClusterConfig) enabled() bool { return len(c.Etcd) > 0 }
+
+// EventTimeConfig says how event time moves: the watermark of each raw
+// partition follows the timestamps read from it, and a window closes once
+// every partition's watermark has passed its end plus the lateness.
+type EventTimeConfig struct {
+	// IdleTimeout is how long a raw partition that is read to its end may
+	// go without a new record before it stops holding the windows open:
+	// its watermark then follows the router's clock, less SkewAllowance.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// SkewAllowance is how far ahead of the router's clock a sample's
+	// timestamp may be: a sample further ahead is refused (dead letter
+	// reason timestamp_in_future), and no watermark runs ahead of the
+	// clock plus it. Keep it below the finest lateness, so that a
+	// producer whose clock runs ahead by up to it makes no other
+	// producer's samples late.
+	SkewAllowance time.Duration `yaml:"skewAllowance"`
+}
 
 // KafkaConfig names the brokers and topics.
 type KafkaConfig struct {
@@ -112,6 +132,10 @@ func defaults() Config {
 		Listen:     "127.0.0.1:9201",
 		GRPCListen: "127.0.0.1:9301",
 		Shards:     4,
+		EventTime: EventTimeConfig{
+			IdleTimeout:   router.DefaultIdleTimeout,
+			SkewAllowance: router.DefaultSkewAllowance,
+		},
 		Cluster: ClusterConfig{
 			Prefix:     placement.DefaultPrefix,
 			SessionTTL: 5 * time.Second,
@@ -184,6 +208,12 @@ func (c *Config) validate() error {
 	}
 	if c.Lateness < 0 {
 		errs = append(errs, fmt.Errorf("lateness %s: must not be negative", c.Lateness))
+	}
+	if c.EventTime.IdleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("eventTime.idleTimeout %s: must be positive", c.EventTime.IdleTimeout))
+	}
+	if c.EventTime.SkewAllowance <= 0 {
+		errs = append(errs, fmt.Errorf("eventTime.skewAllowance %s: must be positive", c.EventTime.SkewAllowance))
 	}
 	if c.LoadRate < 0 {
 		errs = append(errs, fmt.Errorf("loadRate %g: must not be negative", c.LoadRate))

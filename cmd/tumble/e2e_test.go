@@ -208,6 +208,7 @@ func checkRouterMetrics(t *testing.T, body []byte, cfg Config, rs *rules.RuleSet
 		if out, err = core.Route(rec.Topic, rec.Value, sample.FormatAuto, nowMs, out[:0]); err != nil {
 			dead++
 		}
+		dead += float64(len(core.Bad())) // each refused sample alone
 		for _, o := range out {
 			samplesOut += float64(o.Samples)
 		}

@@ -51,7 +51,9 @@ func startEmbedded(ctx context.Context, cfg Config, log *slog.Logger) (func(), e
 }
 
 // produceLoad produces one tick of the generated fleet per 1/LoadRate
-// seconds, with event times from the wall clock.
+// seconds, each tick 1/LoadRate seconds of event time, so that event time
+// follows the wall clock. Records are keyed by pod (the series of the
+// fleet each have one), so they spread over the raw topic's partitions.
 func produceLoad(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.DefaultProduceTopic(cfg.Kafka.RawTopics[0]))
 	if err != nil {
@@ -63,7 +65,8 @@ func produceLoad(ctx context.Context, cfg Config, log *slog.Logger) error {
 		rate = 1
 	}
 	now := time.Now().UnixMilli()
-	g := loadgen.New(loadgen.Config{Seed: uint64(now), StartMs: now - now%1000, TickMs: 1000})
+	tickMs := max(int64(1000/rate), 1)
+	g := loadgen.New(loadgen.Config{Seed: uint64(now), StartMs: now - now%1000, TickMs: tickMs})
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	var batch []sample.Sample
@@ -75,13 +78,8 @@ func produceLoad(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		batch = g.Tick(batch[:0])
 		var recs []*kgo.Record
-		const perRecord = 100
-		for i := 0; i < len(batch); i += perRecord {
-			part := batch[i:min(i+perRecord, len(batch))]
-			// One key, so one partition: the samples of each series stay
-			// in order (cumulative counters need it), as they do for a
-			// producer that keys its records by series.
-			rec := &kgo.Record{Key: []byte("fleet")}
+		loadgen.PodRuns(batch, 500, func(pod string, part []sample.Sample) {
+			rec := &kgo.Record{Key: []byte(pod)}
 			if n%2 == 0 {
 				rec.Value = sample.AppendProto(nil, part)
 				rec.Headers = []kgo.RecordHeader{{Key: sample.ContentTypeHeader, Value: []byte(sample.ContentTypeProto)}}
@@ -93,7 +91,7 @@ func produceLoad(ctx context.Context, cfg Config, log *slog.Logger) error {
 				rec.Headers = []kgo.RecordHeader{{Key: sample.ContentTypeHeader, Value: []byte(sample.ContentTypeJSON)}}
 			}
 			recs = append(recs, rec)
-		}
+		})
 		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -61,42 +61,10 @@ func TestRestartKill(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + listen
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	var proc *exec.Cmd
-	startTumble := func() {
-		t.Helper()
-		proc = exec.Command(bin, "--config", cfgPath)
-		proc.Stdout, proc.Stderr = logf, logf
-		if err := proc.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			resp, err := http.Get(base + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("tumble did not come up (its log ends the output)")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	startTumble()
-	defer func() {
-		if proc != nil && proc.ProcessState == nil {
-			proc.Process.Kill()
-			proc.Wait()
-		}
-	}()
+	node := newTumbleProc(t, bin, cfgPath, listen, logPath)
+	base := node.base
+	node.start()
+	defer node.stop(syscall.SIGKILL)
 
 	now := time.Now().UnixMilli()
 	start := now - now%60_000 - 15*60_000
@@ -128,26 +96,17 @@ func TestRestartKill(t *testing.T) {
 		time.Sleep(30 * time.Millisecond)
 		if killAt[i] {
 			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-			if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			proc.Wait()
+			node.stop(syscall.SIGKILL)
 			kills++
 			t.Logf("kill %d after record %d of %d", kills, min(i+chunk, len(recs)), len(recs))
-			startTumble()
+			node.start()
 		}
 	}
 	t.Logf("%d records produced, tumble killed %d times", len(recs), kills)
 
-	// Wait until every shard's watermark has reached the closer.
-	closer := all[len(all)-1].TimestampMs
-	deadline := time.Now().Add(120 * time.Second)
-	for !watermarksReached(t, base, 4, closer) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the shards' watermarks did not reach %d in time (tumble's log ends the output)", closer)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	// Wait until every window has closed.
+	closer := closedAt(start, ticks)
+	waitWatermarks(t, base, 4, closer, "tumble")
 
 	want := replayPoints(t, rulesPath, all)
 	comparePoints(t, want, servedPoints(t, base, closer/1000))
@@ -170,10 +129,7 @@ func TestRestartKill(t *testing.T) {
 	}
 
 	// A graceful stop ends well.
-	if err := proc.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := proc.Wait(); err != nil {
+	if err := node.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("tumble on SIGTERM: %v (its log ends the output)", err)
 	}
 }

@@ -93,7 +93,9 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := router.New(rs, cfg.Shards, sample.DefaultLimits())
+	limits := sample.DefaultLimits()
+	limits.MaxFuture = cfg.EventTime.SkewAllowance
+	rt, err := router.New(rs, cfg.Shards, limits)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +254,7 @@ func (s *server) run(ctx context.Context) error {
 			RawTopics: s.cfg.Kafka.RawTopics, Group: s.cfg.Kafka.RouterGroup,
 			ShardTopic: s.cfg.Kafka.ShardTopic, DeadLetterTopic: s.cfg.Kafka.DeadLetterTopic,
 			ID: s.cfg.routerID(), Logger: s.log, OnBatch: s.metrics.routerBatch,
+			IdleTimeout: s.cfg.EventTime.IdleTimeout,
 			LeaveOnStop: s.leavingForGood,
 		}, kopts...))
 	})

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/url"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -18,46 +17,56 @@ import (
 	"github.com/tumblemetrics/tumble/sample"
 )
 
-// closerName is the metric of the last sample of a test workload, which
-// closes every window of the others; its own window stays open.
-const closerName = "window_closer"
-
 // fleetWorkload returns ticks seconds of the generated fleet from start, as
-// raw records of topic (protobuf batches and JSON lines in turn, a few
-// malformed records among them, 2 per 40 ticks), ending with a sample three
-// minutes after the last tick that closes every window; and the valid
-// samples it holds, in order.
+// raw records of topic keyed by pod, as a producer keying by series keys
+// them (protobuf batches and JSON lines in turn, a few malformed records
+// among them, 2 per 40 ticks); and the valid samples they hold, in order.
+// Its windows close once the raw partitions are quiet, by
+// closedAt(start, ticks).
 func fleetWorkload(topic string, start int64, ticks int) (all []sample.Sample, recs []*kgo.Record) {
 	g := loadgen.New(loadgen.Config{Seed: 7, StartMs: start, TickMs: 1000})
-	// One key: the samples of a series stay in order, as a producer keying
-	// by series keeps them.
-	key := []byte("fleet")
 	for tick := range ticks {
 		batch := g.Tick(nil)
 		all = append(all, batch...)
-		rec := &kgo.Record{Topic: topic, Key: key}
-		if tick%2 == 0 {
-			rec.Value = sample.AppendProto(nil, batch)
-		} else {
-			for i := range batch {
-				rec.Value = append(sample.AppendJSON(rec.Value, &batch[i]), '\n')
-			}
-		}
-		recs = append(recs, rec)
+		loadgen.PodRuns(batch, 0, func(pod string, run []sample.Sample) {
+			rec := fleetRecord([]byte(pod), run, tick%2 == 0)
+			rec.Topic = topic
+			recs = append(recs, rec)
+		})
 		if tick%40 == 0 {
+			key := []byte("bad")
 			recs = append(recs,
 				&kgo.Record{Topic: topic, Key: key, Value: []byte(`{"name":"x","value":1}`)},
 				&kgo.Record{Topic: topic, Key: key, Value: []byte("\x0a\x05garbage")})
 		}
 	}
-	closer := sample.Sample{Name: closerName, Type: sample.Gauge, Value: 1, TimestampMs: g.NowMs() + 3*60_000}
-	all = append(all, closer)
-	recs = append(recs, &kgo.Record{Topic: topic, Key: key, Value: sample.AppendJSON(nil, &closer)})
 	return all, recs
 }
 
+// closedAt is the event time by which every window of a workload of ticks
+// seconds from start has closed: the end of its last minute's window plus
+// that window's lateness (a minute).
+func closedAt(start int64, ticks int) int64 {
+	last := start + int64(ticks)*1000
+	return last - last%60_000 + 2*60_000
+}
+
+// fleetRecord returns a raw record of samples, keyed by key: a protobuf
+// batch, or JSON lines.
+func fleetRecord(key []byte, samples []sample.Sample, proto bool) *kgo.Record {
+	rec := &kgo.Record{Key: key}
+	if proto {
+		rec.Value = sample.AppendProto(nil, samples)
+		return rec
+	}
+	for i := range samples {
+		rec.Value = append(sample.AppendJSON(rec.Value, &samples[i]), '\n')
+	}
+	return rec
+}
+
 // replayPoints returns the points that the offline replay computes from
-// samples under the rule file, by pointKey, but the closer's.
+// samples under the rule file, by pointKey.
 func replayPoints(t *testing.T, rulesPath string, samples []sample.Sample) map[string]replay.Point {
 	t.Helper()
 	return replayPointsWith(t, rulesPath, samples, replay.Options{})
@@ -85,9 +94,6 @@ func replayPointsWith(t *testing.T, rulesPath string, samples []sample.Sample, o
 		var p replay.Point
 		if err := dec.Decode(&p); err != nil {
 			t.Fatal(err)
-		}
-		if strings.HasPrefix(p.Name, closerName) {
-			continue // its own window stays open on the server
 		}
 		want[pointKey(p.Name, p.Labels, p.Policy, p.WindowEndMs)] = p
 	}

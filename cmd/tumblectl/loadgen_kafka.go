@@ -301,33 +301,13 @@ func (l *kafkaLoad) produce(ctx context.Context, cl *kgo.Client, clk loadClock) 
 	return sum, nil
 }
 
-// podKey returns the key of the record that holds s: its pod label.
-func podKey(s *sample.Sample) string {
-	pod, _ := s.Labels.Get("pod")
-	return pod
-}
-
-// recordLen returns how many samples from the start of batch the next
-// record holds: those with the first one's pod label, up to recordSamples.
-func recordLen(batch []sample.Sample) int {
-	key := podKey(&batch[0])
-	n := 1
-	for n < len(batch) && n < recordSamples && podKey(&batch[n]) == key {
-		n++
-	}
-	return n
-}
-
 // appendRecords appends to dst the records of batch, in order: one per run
 // of samples with one pod label, at most recordSamples each, keyed by that
 // label and encoded in format (FormatProto or FormatJSON) with its
 // content-type header. It sets samples[rec] to the samples of each.
 func appendRecords(dst []*kgo.Record, samples map[*kgo.Record]int, topic string, format sample.Format, batch []sample.Sample) []*kgo.Record {
-	for len(batch) > 0 {
-		n := recordLen(batch)
-		part := batch[:n]
-		batch = batch[n:]
-		rec := &kgo.Record{Topic: topic, Key: []byte(podKey(&part[0]))}
+	loadgen.PodRuns(batch, recordSamples, func(pod string, part []sample.Sample) {
+		rec := &kgo.Record{Topic: topic, Key: []byte(pod)}
 		contentType := sample.ContentTypeProto
 		if format == sample.FormatJSON {
 			contentType = sample.ContentTypeJSON
@@ -338,9 +318,9 @@ func appendRecords(dst []*kgo.Record, samples map[*kgo.Record]int, topic string,
 			rec.Value = sample.AppendProto(nil, part)
 		}
 		rec.Headers = []kgo.RecordHeader{{Key: sample.ContentTypeHeader, Value: []byte(contentType)}}
-		samples[rec] = n
+		samples[rec] = len(part)
 		dst = append(dst, rec)
-	}
+	})
 	return dst
 }
 

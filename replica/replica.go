@@ -79,6 +79,12 @@ type Stats struct {
 	Watermark   int64 // the shard's watermark
 	Offset      int64 // the next offset to read
 	Lag         int64 // records of the partition not read yet, as of the last fetch
+	// Gaps counts the times the shard partition started past the offset
+	// the replica was to read next: retention deleted records it had not
+	// read, and their samples are lost to it. GapRecords counts those
+	// records. See Run.
+	Gaps       uint64
+	GapRecords uint64
 
 	Aggregator   aggregator.Stats
 	ActiveSeries int

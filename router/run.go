@@ -184,7 +184,7 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 	}
 	var (
 		topicsAt, endsAt time.Time
-		unknown          []TopicPartition
+		unknown, added   []TopicPartition
 	)
 	adm := kadm.NewClient(sess.Client())
 	for {
@@ -208,8 +208,12 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 			topicsAt = now
 		}
 		assignMu.Lock()
+		added = added[:0]
 		for _, a := range assigns {
 			if a.owned {
+				if !et.owned(a.tp) {
+					added = append(added, a.tp)
+				}
 				et.assign(a.tp, now)
 			} else {
 				et.revoke(a.tp)
@@ -217,6 +221,22 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		}
 		assigns = assigns[:0]
 		assignMu.Unlock()
+		if len(added) > 0 {
+			// A raw topic recreated or truncated, or records deleted
+			// unread, say so before reading on from the log start.
+			gaps, err := checkCommitted(ctx, adm, sess.Client().CommittedOffsets(), added)
+			if err != nil {
+				cfg.Logger.Warn("check the committed offsets of the raw partitions assigned", "err", err)
+			}
+			for _, g := range gaps {
+				cfg.Logger.Error(g.String(), g.logArgs()...)
+				if g.Recreated() {
+					r.stats.RawRecreated++
+				} else {
+					r.stats.RawRecordsLost += uint64(g.Lost())
+				}
+			}
+		}
 		committedOffs := sess.Client().CommittedOffsets()
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if p.Err == nil {

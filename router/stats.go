@@ -29,6 +29,11 @@ type Stats struct {
 	// in the shard records that committed transactions wrote, by topic. Only the shard topic carries samples: a dead letter is a raw
 	// record as it came, counted in RecordsOut.
 	SamplesOut map[string]uint64
+	// RawRecreated counts the raw partitions assigned whose committed
+	// offset was past their end (the topic was recreated or truncated);
+	// RawRecordsLost the records of raw partitions deleted before a router
+	// read them (see OffsetGap).
+	RawRecreated, RawRecordsLost uint64
 	// Lag is, per raw-topic partition the router owns, the records of the
 	// partition not consumed yet: its high watermark as of the last fetch
 	// that told it, less the next offset to consume. A partition appears

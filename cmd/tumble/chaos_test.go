@@ -101,11 +101,11 @@ func TestChaos(t *testing.T) {
 	c.waitAllLed(obs, 60*time.Second)
 
 	// The fleet's traffic, keyed by pod over the raw topic's partitions,
-	// produced at chaosTicksPer ticks a second from ten minutes before
+	// produced at chaosTicksPer ticks a second from seven minutes before
 	// now until it reaches the wall clock, then in real time, until the
 	// chaos is over.
 	now := time.Now()
-	start := now.UnixMilli() - now.UnixMilli()%60_000 - 10*60_000
+	start := now.UnixMilli() - now.UnixMilli()%60_000 - 7*60_000
 	prod := &chaosProducer{brokers: []string{b.Addr()}, start: start, maxTicks: 60 * 60}
 	chaosDone := make(chan struct{})
 	prodErr := make(chan error, 1)

@@ -95,8 +95,9 @@ func (a *Aggregator) ActiveSeries() int { return len(a.series) }
 func (a *Aggregator) Watermark() int64 { return a.wm }
 
 // Add folds sample s of input series input (its SeriesID) into target t. The
-// sample is dropped, and counted, when its window has closed (Stats.Late) or
-// its type differs from the series' (Stats.TypeMismatch).
+// sample is dropped, and counted, when its window has closed (Stats.Late,
+// and Options.OnLate with t) or its type differs from the series'
+// (Stats.TypeMismatch).
 func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	a.adds++
 	typ := t.Pre.Effective(s.Type)
@@ -134,7 +135,9 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 		}
 	}
 	if open == 0 {
-		a.stats.Late += uint64(len(t.Policies))
+		for _, p := range t.Policies {
+			a.late(t, p)
+		}
 		return
 	}
 	e := entry{v: s.Value, ts: ts, trace: s.TraceID}
@@ -173,7 +176,7 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 			p := t.Policies[i]
 			start := windowStart(ts, p.ResolutionMs())
 			if a.closed(p, start) {
-				a.stats.Late++
+				a.late(t, p)
 				continue
 			}
 			if end := start + p.ResolutionMs(); end+a.opts.lateness(p) <= a.emitted {
@@ -193,6 +196,14 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	}
 	if sr.cand != nil && offered != math.MinInt64 && !e.trace.IsZero() {
 		a.offer(sr, &e, offered)
+	}
+}
+
+// late counts a sample of t dropped under policy p as its window closed.
+func (a *Aggregator) late(t *Target, p Policy) {
+	a.stats.Late++
+	if a.opts.OnLate != nil {
+		a.opts.OnLate(t, p, WindowClosed)
 	}
 }
 

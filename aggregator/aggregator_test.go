@@ -342,3 +342,48 @@ func TestOrderFree(t *testing.T) {
 		}
 	}
 }
+
+// TestOnLate: OnLate is told of each (sample, policy) pair Stats.Late
+// counts, with the target the sample came for, and costs nothing while no
+// sample is late.
+func TestOnLate(t *testing.T) {
+	type call struct {
+		rule, policy string
+		why          LateReason
+	}
+	var calls []call
+	agg, _ := New(Options{OnLate: func(tg *Target, p Policy, why LateReason) {
+		calls = append(calls, call{tg.Rule, p.String(), why})
+	}})
+	tg := NewTarget("m", nil, SetOf(Sum), []Policy{p10s, p1m}, NoTransform, NoTransform)
+	tg.Rule = "by route"
+	// Another rule's target of the same series: the same state, its own
+	// name in the count.
+	other := NewTarget("m", nil, SetOf(Sum), []Policy{p10s, p1m}, NoTransform, NoTransform)
+	other.Rule = "by service"
+	if other.Key != tg.Key || !other.Same(tg) {
+		t.Fatal("the rule is part of the target's identity")
+	}
+	add := func(tg *Target, ts int64) {
+		s := sample.Sample{Type: sample.Counter, Value: 1, TimestampMs: ts}
+		agg.Add(tg, 1, &s)
+	}
+	add(tg, 1000)
+	agg.Advance(20_000, nil) // closes [0,10s); [0,1m) is open until 2m
+	if allocs := testing.AllocsPerRun(100, func() { add(tg, 25_000) }); allocs != 0 || len(calls) != 0 {
+		t.Errorf("samples in open windows: got %v allocations and %d calls, want none", allocs, len(calls))
+	}
+	add(other, 2000) // late for 10s only
+	agg.Advance(120_000, nil)
+	add(tg, 3000) // late for both
+	want := []call{{"by service", "10s:2d", WindowClosed}, {"by route", "10s:2d", WindowClosed}, {"by route", "1m:40d", WindowClosed}}
+	if !reflect.DeepEqual(calls, want) {
+		t.Errorf("got %v, want %v", calls, want)
+	}
+	if late := agg.Stats().Late; late != uint64(len(calls)) {
+		t.Errorf("Stats.Late: got %d, want %d, one per call", late, len(calls))
+	}
+	if got := WindowClosed.String(); got != "window_closed" {
+		t.Errorf("got %q, want window_closed", got)
+	}
+}

@@ -14,7 +14,8 @@
 // epoch. It closes when the watermark reaches its end plus the allowed
 // lateness (Options.Lateness; by default one resolution, at most two
 // minutes). A sample whose window has closed is dropped and counted in
-// Stats.Late: never silently.
+// Stats.Late: never silently. Options.OnLate is told of each, with the
+// sample's target, whose Rule names the rule to count it against.
 //
 // # Aggregations
 //

@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -26,6 +27,35 @@ type Options struct {
 	// while their windows are open (see Candidate); the owner takes them
 	// with Aggregator.Candidates after each Add.
 	Candidates bool
+	// OnLate, if set, is told of every (sample, policy) pair that Add
+	// drops as late, as Stats.Late counts it: the target the sample came
+	// for, the policy and why. It is called by the goroutine that calls
+	// Add, during the call, in the order of the samples; it must not
+	// modify t nor call the Aggregator.
+	OnLate func(t *Target, p Policy, why LateReason)
+}
+
+// LateReason says why Add dropped a sample as late.
+type LateReason uint8
+
+// The reasons for which Add drops a sample as late. A series forgotten
+// after SeriesIdle adds none: it has no open window left, so a sample of
+// it either opens a window again or falls in a closed one.
+const (
+	// WindowClosed: the sample's window had closed when it came, its end
+	// plus the lateness at or before the watermark.
+	WindowClosed LateReason = iota
+	numLateReasons
+)
+
+var lateReasonNames = [...]string{WindowClosed: "window_closed"}
+
+// String returns the reason's name as metrics label it: window_closed.
+func (r LateReason) String() string {
+	if r < numLateReasons {
+		return lateReasonNames[r]
+	}
+	return "LateReason(" + strconv.Itoa(int(r)) + ")"
 }
 
 // DefaultExactLimit is the default Options.ExactLimit.
@@ -84,7 +114,7 @@ type Stats struct {
 	Samples uint64 // samples added to at least one window
 	// Late counts (sample, policy) pairs dropped because the window had
 	// already closed: the window's end plus the lateness had passed the
-	// watermark.
+	// watermark. Options.OnLate is told of each.
 	Late uint64
 	// TypeMismatch counts samples dropped because their type differed from
 	// the type of the first sample of their output series.

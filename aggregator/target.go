@@ -94,6 +94,12 @@ type Target struct {
 	// differ only in it are the same series (Same), and the aggregator
 	// follows the latest one it is given.
 	Select *Selection
+	// Rule names the rule that made the target, for the counters kept
+	// per rule (see Options.OnLate); "" when it is not known (a target
+	// of a shard record written before records named rules). Like
+	// Select, it is not part of the series: targets that differ only in
+	// it are the Same and share a Key.
+	Rule string
 }
 
 // NewTarget returns the target for series name{labels} with the given

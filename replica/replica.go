@@ -88,6 +88,18 @@ type Stats struct {
 
 	Aggregator   aggregator.Stats
 	ActiveSeries int
+	// Late counts the (sample, policy) pairs the aggregator dropped as
+	// late, by the rule of their target and the reason; they add up to
+	// Aggregator.Late. Each Stats has its own copy.
+	Late map[LateKey]uint64
+}
+
+// LateKey says whose late samples a count is of: the rule that made their
+// target ("" for samples of records written before records named rules)
+// and why the aggregator dropped them.
+type LateKey struct {
+	Rule   string
+	Reason aggregator.LateReason
 }
 
 // Replica is one replica of one shard: it applies the records of the shard
@@ -122,6 +134,7 @@ type Replica struct {
 	wins     []windowlog.Window
 	reported int64 // the emitted watermark last given to OnWindows
 	stats    Stats
+	late     map[LateKey]uint64    // Stats.Late
 	snap     atomic.Pointer[Stats] // published by Run for other goroutines
 }
 
@@ -200,14 +213,21 @@ func New(opts Options) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica of shard %d: %w", opts.Shard, err)
 	}
+	late := map[LateKey]uint64{}
 	aggOpts := opts.Aggregator
 	aggOpts.Candidates = opts.OnCandidates != nil
+	aggOpts.OnLate = func(t *aggregator.Target, p aggregator.Policy, why aggregator.LateReason) {
+		late[LateKey{t.Rule, why}]++
+		if opts.Aggregator.OnLate != nil {
+			opts.Aggregator.OnLate(t, p, why)
+		}
+	}
 	agg, err := aggregator.New(aggOpts)
 	if err != nil {
 		return nil, fmt.Errorf("replica of shard %d: %w", opts.Shard, err)
 	}
 	r := &Replica{
-		opts: opts, agg: agg,
+		opts: opts, agg: agg, late: late,
 		routers: map[string]int64{}, parts: map[rawPartition]int64{}, pending: map[int64]int64{},
 		names:   map[seriesKey]labels.Labels{},
 		summary: windowlog.NewSummary(opts.Shard, opts.Shards),
@@ -247,6 +267,7 @@ func (r *Replica) Stats() Stats {
 	st.Offset = r.next
 	st.Aggregator = r.agg.Stats()
 	st.ActiveSeries = r.agg.ActiveSeries()
+	st.Late = maps.Clone(r.late)
 	return st
 }
 

@@ -466,3 +466,84 @@ func TestPartitionWatermarks(t *testing.T) {
 	apply("b", raw3, pw("raw", 2, base+45_000))
 	check("the new topic is no longer read", base+45_000)
 }
+
+// TestLateByRule: a sample that comes after its window closed is counted
+// under the rule of its target and the reason, per policy, as the
+// aggregator's total counts it; a target of a record written before records
+// named rules is counted under no rule.
+func TestLateByRule(t *testing.T) {
+	rs, err := rules.Parse("late.yaml", []byte(`
+mappingRules:
+  - name: keep latency
+    filter: "__name__:latency"
+    aggregations: [Max]
+    storagePolicies: [{resolution: 10s, retention: 1d}, {resolution: 1m, retention: 2d}]
+rollupRules:
+  - name: latency by route
+    filter: "__name__:latency"
+    transforms:
+      - rollup: {metricName: latency_by_route, groupBy: [route], aggregations: [Max]}
+    storagePolicies: [{resolution: 10s, retention: 1d}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rules.NewMatcher(rs, rules.MatcherOptions{})
+	db, r := open(t, t.TempDir())
+	defer db.Close()
+	const base = int64(1_767_225_600_000) // a minute's start
+	off := int64(0)
+	apply := func(rec []byte) {
+		t.Helper()
+		if err := r.Apply(off, rec); err != nil {
+			t.Fatal(err)
+		}
+		off++
+	}
+	send := func(ts int64) {
+		t.Helper()
+		s := sample.Sample{Name: "latency", Labels: sample.Labels{{Name: "pod", Value: "p1"}, {Name: "route", Value: "/pay"}}, Type: sample.Gauge, Value: 1, TimestampMs: ts}
+		res := m.Match(&s)
+		if len(res.Targets) != 2 {
+			t.Fatalf("%d targets, want 2", len(res.Targets))
+		}
+		var b shard.Batch
+		for _, tg := range res.Targets {
+			b.Add(tg, res.SeriesID, &s)
+		}
+		apply(b.Bytes())
+	}
+	send(base + 1000)
+	apply(partitionsAt(base + 20_000)) // the 10s window [0, 10s) closes; [0, 1m) is open
+	if st := r.Stats(); st.Aggregator.Late != 0 || len(st.Late) != 0 {
+		t.Fatalf("nothing late yet: got %d, %v", st.Aggregator.Late, st.Late)
+	}
+	send(base + 2000)
+	// The same series from a router that names no rule.
+	old := aggregator.NewTarget("latency", sample.Labels{{Name: "pod", Value: "p1"}, {Name: "route", Value: "/pay"}}, aggregator.SetOf(aggregator.Max),
+		[]aggregator.Policy{{Resolution: 10 * time.Second, Retention: 24 * time.Hour}, {Resolution: time.Minute, Retention: 48 * time.Hour}},
+		aggregator.NoTransform, aggregator.NoTransform)
+	apply(shard.AppendSample(nil, old, 7, &sample.Sample{Type: sample.Gauge, Value: 2, TimestampMs: base + 3000}))
+
+	r.publish()
+	st := r.Published()
+	want := map[LateKey]uint64{
+		{"keep latency", aggregator.WindowClosed}:     1, // its 1m window is open
+		{"latency by route", aggregator.WindowClosed}: 1,
+		{"", aggregator.WindowClosed}:                 1,
+	}
+	if !reflect.DeepEqual(st.Late, want) {
+		t.Errorf("got %v, want %v", st.Late, want)
+	}
+	if st.Aggregator.Late != 3 {
+		t.Errorf("Aggregator.Late: got %d, want 3, the sum by rule", st.Aggregator.Late)
+	}
+	// The published counts are a copy: the replica counts on apart.
+	send(base + 4000)
+	if got := st.Late[LateKey{"latency by route", aggregator.WindowClosed}]; got != 1 {
+		t.Errorf("published count moved with the replica's: got %d, want 1", got)
+	}
+	if got := r.Stats().Late[LateKey{"latency by route", aggregator.WindowClosed}]; got != 2 {
+		t.Errorf("got %d, want 2", got)
+	}
+}

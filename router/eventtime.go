@@ -170,3 +170,13 @@ func (e *eventTime) aborted() {
 		p.cur = p.done
 	}
 }
+
+// committedWatermarks sets dst to the watermark of every owned partition
+// as of the last committed transaction (Stats.Watermarks) and returns it.
+func (e *eventTime) committedWatermarks(dst map[TopicPartition]int64) map[TopicPartition]int64 {
+	clear(dst)
+	for tp, p := range e.parts {
+		dst[tp] = p.done.announced
+	}
+	return dst
+}

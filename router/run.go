@@ -157,10 +157,12 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 	r.stats.RecordsOut[cfg.DeadLetterTopic] += 0
 	r.stats.SamplesOut[cfg.ShardTopic] += 0
 	hw := highWatermarks{}
-	// publish updates the lag from the session's position and publishes
-	// the counters.
+	et := newEventTime(cfg.IdleTimeout, r.limits.MaxFuture)
+	// publish updates the lag from the session's position and the
+	// committed watermarks, and publishes the counters.
 	publish := func() {
 		r.stats.Lag = hw.lag(sess.Client().CommittedOffsets(), r.stats.Lag)
+		r.stats.Watermarks = et.committedWatermarks(r.stats.Watermarks)
 		r.publish()
 	}
 
@@ -175,7 +177,6 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 			return -1
 		}
 	)
-	et := newEventTime(cfg.IdleTimeout, r.limits.MaxFuture)
 	// The raw topics with their partition counts, which the watermark
 	// records carry so that a replica waits for every partition.
 	topics := make([]shard.RawTopic, len(cfg.RawTopics))

@@ -749,7 +749,7 @@ func TestRunOneBadSample(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Errorf("dead letters by position %v, want %v", got, want)
 	}
-	if st := r.Stats(); st.DeadLetters[sample.CodeTimestampInFuture] != 1 || st.DeadLetters[sample.CodeBadField] != 1 {
+	if st := r.Published(); st.DeadLetters[sample.CodeTimestampInFuture] != 1 || st.DeadLetters[sample.CodeBadField] != 1 {
 		t.Errorf("dead letters counted %v", nonZero(st.DeadLetters))
 	}
 }

@@ -40,6 +40,12 @@ type Stats struct {
 	// once the router has fetched it and committed a position in it, and
 	// leaves when it is revoked or lost.
 	Lag map[TopicPartition]int64
+	// Watermarks is, per raw-topic partition the router owns, the
+	// event-time watermark (ms) written by its last committed transaction:
+	// what the replicas were told of the partition. It is
+	// shard.NoWatermark until the router knows one; a partition appears
+	// when it is assigned and leaves when it is revoked or lost.
+	Watermarks map[TopicPartition]int64
 }
 
 // TopicFormat is a raw topic and a record format.
@@ -61,6 +67,7 @@ func newStats() Stats {
 		RecordsOut:  map[string]uint64{},
 		SamplesOut:  map[string]uint64{},
 		Lag:         map[TopicPartition]int64{},
+		Watermarks:  map[TopicPartition]int64{},
 	}
 }
 
@@ -71,6 +78,7 @@ func (st Stats) clone() Stats {
 	st.RecordsOut = maps.Clone(st.RecordsOut)
 	st.SamplesOut = maps.Clone(st.SamplesOut)
 	st.Lag = maps.Clone(st.Lag)
+	st.Watermarks = maps.Clone(st.Watermarks)
 	return st
 }
 

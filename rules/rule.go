@@ -212,7 +212,9 @@ func withTags(ls, tags sample.Labels) sample.Labels {
 
 // target returns the target the rule derives from the series name{ls}, or
 // nil when it derives none (a drop rule; a groupBy rollup of a series that
-// lacks one of its labels, unless partial).
+// lacks one of its labels, unless partial). The target names the rule
+// (Target.Rule); of equal targets of several rules, the Matcher keeps the
+// first rule's.
 func (r *Rule) target(name string, ls sample.Labels, partial bool) *aggregator.Target {
 	if r.Op == Drop {
 		return nil
@@ -223,7 +225,18 @@ func (r *Rule) target(name string, ls sample.Labels, partial bool) *aggregator.T
 	}
 	t := aggregator.NewTarget(r.outputName(name), out, r.Aggregations, r.Policies, r.Pre, r.Post)
 	t.Select = r.selection(out, r.file)
+	t.Rule = r.label()
 	return t
+}
+
+// label names the rule in what it makes (targets, their trace selections,
+// the counters kept per rule): its name, or, if it has none, its place in
+// its list as String gives it.
+func (r *Rule) label() string {
+	if r.Name == "" {
+		return r.String()
+	}
+	return r.Name
 }
 
 // RuleSet is the parsed content of a rule file: its rules, and an index of

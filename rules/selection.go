@@ -145,10 +145,7 @@ func (r *Rule) selection(out sample.Labels, ts *TraceSelection) *aggregator.Sele
 	if r.TraceAggregations == 0 {
 		return nil
 	}
-	s := &aggregator.Selection{Rule: r.Name, Aggregations: r.TraceAggregations, PerSecond: r.TracesPerSecond}
-	if s.Rule == "" {
-		s.Rule = r.String()
-	}
+	s := &aggregator.Selection{Rule: r.label(), Aggregations: r.TraceAggregations, PerSecond: r.TracesPerSecond}
 	if ts != nil {
 		s.TenantPerSecond = ts.TenantPerSecond
 		if ts.TenantLabel != "" {

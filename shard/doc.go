@@ -13,8 +13,9 @@
 // The records of the shard topic are written by routers and read by the
 // replicas of each shard. A samples record carries samples of the shard,
 // each for one output series with that series' whole pipeline (name,
-// labels, aggregations, storage policies, transforms), so that a replica
-// aggregates it without the rules; a router writes one per shard and raw
+// labels, aggregations, storage policies, transforms) and the name of the
+// rule that made it, so that a replica aggregates it without the rules and
+// counts its late samples per rule; a router writes one per shard and raw
 // record, so that a record carries some hundred samples and costs Kafka
 // little. A target's pipeline is written once per record and referred to
 // by number after. A partition-watermarks record says, for each raw
@@ -44,8 +45,12 @@
 //	           IEEE 754), timestamp ms (varint), [trace ID (16 bytes, not all zero)]
 //	spec:      name, label count, (name, value)…, aggregations (uvarint bit set),
 //	           policy count, (resolution ms, retention ms)…, pre transform (1 byte), post transform (1 byte),
-//	           then, if the target selects traces: trace aggregations (uvarint bit set), rule,
+//	           then, if the target names its rule: 0 (1 byte), rule (not empty),
+//	           then, if the target selects traces: trace aggregations (uvarint bit set, not 0), rule,
 //	           traces per second (8 bytes LE IEEE 754), tenant, tenant traces per second (8 bytes)
+//	           (earlier versions: no rule name; the 0 cannot start a selection, whose trace
+//	           aggregations are never empty, so both forms decode. Replicas of earlier
+//	           versions refuse a spec with a rule name: upgrade them before the routers.)
 //	watermark: 2, router ID, watermark ms (varint) (earlier versions: one watermark per router)
 //	partition watermarks:
 //	           3, router ID, topic count, (topic, the topic's partitions (uvarint; 0: not known), count,

@@ -111,6 +111,10 @@ func appendSpec(dst []byte, t *aggregator.Target) []byte {
 		dst = binary.AppendUvarint(dst, uint64(p.Retention.Milliseconds()))
 	}
 	dst = append(dst, byte(t.Pre), byte(t.Post))
+	if t.Rule != "" {
+		dst = append(dst, specRule)
+		dst = appendString(dst, t.Rule)
+	}
 	if sel := t.Select; sel != nil {
 		dst = binary.AppendUvarint(dst, uint64(sel.Aggregations))
 		dst = appendString(dst, sel.Rule)
@@ -127,6 +131,13 @@ func appendSpec(dst []byte, t *aggregator.Target) []byte {
 	binary.BigEndian.PutUint16(dst[lenAt:], uint16(n))
 	return dst
 }
+
+// specRule, after a spec's transforms, says the name of the target's rule
+// follows. A selection cannot start with it: it would be a uvarint 0, no
+// trace aggregation, which no valid selection has. Specs written before
+// rules were named go from the transforms to the selection, if any, and
+// still decode, with no rule.
+const specRule = 0
 
 // RouterLeft is the watermark a router writes when it stops for good: the
 // replicas stop waiting for its watermark (instead of waiting until it
@@ -299,6 +310,13 @@ func (d *Decoder) target(spec []byte) (*aggregator.Target, error) {
 		ps = append(ps, policy.Policy{Resolution: msDuration(res), Retention: msDuration(ret)})
 	}
 	tr := dec.bytes(2, "transforms")
+	var rule string
+	if dec.err == nil && dec.off < len(spec) && spec[dec.off] == specRule {
+		dec.off++
+		if rule = dec.string("rule"); dec.err == nil && rule == "" {
+			dec.fail("empty rule")
+		}
+	}
 	var sel *aggregator.Selection
 	if dec.err == nil && dec.off < len(spec) {
 		sel = &aggregator.Selection{Aggregations: aggregator.Set(dec.uvarint("trace aggregations"))}
@@ -334,7 +352,7 @@ func (d *Decoder) target(spec []byte) (*aggregator.Target, error) {
 		return nil, fmt.Errorf("%w: unknown transform", ErrRecord)
 	}
 	t := aggregator.NewTarget(name, ls, aggs, ps, pre, post)
-	t.Select = sel
+	t.Select, t.Rule = sel, rule
 	if d.targets == nil || d.n >= maxCachedTargets {
 		d.targets, d.n = map[uint64][]cached{}, 0
 	}

@@ -170,7 +170,7 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	resp.Body.Close()
 	for _, m := range []string{`tumble_router_dead_letters_total{reason="`, `tumble_replica_flush_seconds_count{shard="0"}`,
 		`tumble_replica_consumer_lag_records{shard="0"}`, `tumble_replica_checkpoints_total{shard="0"}`, `tumble_replica_points_stored_total{shard="0"}`, `tumble_storage_chunk_bytes{policy="10s:2d",shard="0"}`,
-		`rule="http latency by route"}`} {
+		`rule="http latency by route"}`, `tumble_router_partition_watermark_seconds{partition="`} {
 		if !bytes.Contains(body, []byte(m)) {
 			t.Errorf("/metrics lacks %s", m)
 		}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tumblemetrics/tumble/shard"
 )
 
 // metrics is tumble's self-monitoring: a collector that reads, at scrape
@@ -17,13 +19,14 @@ type metrics struct {
 
 	records, dropped, dead                *prometheus.Desc
 	samplesIn, recordsOut, samplesOut     *prometheus.Desc
-	routerLag                             *prometheus.Desc
+	routerLag, routerWM                   *prometheus.Desc
 	shardRecords, shardSamples, malformed *prometheus.Desc
 	late, points, flushes, watermark      *prometheus.Desc
 	active, storageBytes, storagePoints   *prometheus.Desc
 	batches, lag, ruleMatches             *prometheus.Desc
 	checkpoints, replayed                 *prometheus.Desc
 	leading, retained                     *prometheus.Desc
+	rawRecreated, rawLost, gaps, gapLost  *prometheus.Desc
 	flushSeconds                          *prometheus.HistogramVec
 	candidates                            *prometheus.CounterVec
 }
@@ -39,13 +42,18 @@ func newMetrics(reg prometheus.Registerer, s *server) *metrics {
 		dropped:       d("router_samples_dropped_total", "Samples no rule kept."),
 		recordsOut:    d("router_records_out_total", "Records the router wrote in committed transactions, by topic: shard records and watermarks to the shard topic, dead letters to the dead-letter topic.", "topic"),
 		samplesOut:    d("router_samples_out_total", "Samples (one per sample and output series) in the shard records the router wrote in committed transactions, by topic.", "topic"),
-		dead:          d("router_dead_letters_total", "Raw records sent to the dead-letter topic, by reason.", "reason"),
+		dead:          d("router_dead_letters_total", "Dead letters written, by reason: each refused sample alone, or a raw record that could not be split into samples.", "reason"),
+		rawRecreated:  d("router_raw_partitions_recreated_total", "Raw partitions assigned whose committed offset was past their end: the topic was recreated or truncated; read again from the start."),
+		rawLost:       d("router_raw_records_lost_total", "Records of raw partitions deleted (retention) before a router read them."),
+		gaps:          d("replica_offset_gaps_total", "Times a replica's shard partition started past the offset it was to read: records deleted before it read them.", "shard"),
+		gapLost:       d("replica_records_lost_total", "Shard records deleted before the replica read them.", "shard"),
 		routerLag:     d("router_consumer_lag_records", "Records of a raw-topic partition the router owns not consumed yet: the high watermark of the last fetch less the next offset to consume.", "topic", "partition"),
+		routerWM:      d("router_partition_watermark_seconds", "Event-time watermark of a raw-topic partition the router owns, as its last committed transaction told the replicas; absent until the router knows one.", "topic", "partition"),
 		batches:       d("router_transactions_total", "Router transactions committed."),
 		shardRecords:  d("replica_records_total", "Shard records a replica applied.", "shard"),
 		shardSamples:  d("replica_samples_total", "Sample records a replica applied.", "shard"),
 		malformed:     d("replica_malformed_records_total", "Shard records that did not decode, skipped.", "shard"),
-		late:          d("replica_late_samples_total", "Samples dropped because their window had closed, per policy.", "shard"),
+		late:          d("replica_late_samples_total", "Samples dropped as late, per policy, by the rule of their output series (empty for records of routers that name no rule) and the reason: window_closed, the window had closed when the sample came. A shard's total is the sum over rule and reason.", "shard", "rule", "reason"),
 		points:        d("replica_points_stored_total", "Points of closed windows stored.", "shard"),
 		flushes:       d("replica_flushes_total", "Flushes of closed windows into storage.", "shard"),
 		watermark:     d("replica_watermark_seconds", "The shard's event-time watermark.", "shard"),
@@ -79,9 +87,10 @@ func (m *metrics) routerBatch(records int) {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.records, m.samplesIn, m.dropped, m.recordsOut, m.samplesOut, m.dead, m.routerLag, m.batches,
+	for _, d := range []*prometheus.Desc{m.records, m.samplesIn, m.dropped, m.recordsOut, m.samplesOut, m.dead, m.routerLag, m.routerWM, m.batches,
 		m.shardRecords, m.shardSamples, m.malformed, m.late, m.points, m.flushes, m.watermark, m.active,
-		m.storageBytes, m.storagePoints, m.lag, m.ruleMatches, m.checkpoints, m.replayed, m.leading, m.retained} {
+		m.storageBytes, m.storagePoints, m.lag, m.ruleMatches, m.checkpoints, m.replayed, m.leading, m.retained,
+		m.rawRecreated, m.rawLost, m.gaps, m.gapLost} {
 		ch <- d
 	}
 }
@@ -98,6 +107,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	c(m.records, float64(rs.Records))
 	c(m.dropped, float64(rs.Dropped))
 	c(m.batches, float64(m.routerBatches.Load()))
+	c(m.rawRecreated, float64(rs.RawRecreated))
+	c(m.rawLost, float64(rs.RawRecordsLost))
 	for reason, n := range rs.DeadLetters {
 		c(m.dead, float64(n), reason)
 	}
@@ -113,6 +124,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for tp, n := range rs.Lag {
 		g(m.routerLag, float64(n), tp.Topic, strconv.Itoa(int(tp.Partition)))
 	}
+	for tp, wm := range rs.Watermarks {
+		if wm != shard.NoWatermark {
+			g(m.routerWM, float64(wm)/1000, tp.Topic, strconv.Itoa(int(tp.Partition)))
+		}
+	}
 	for _, rc := range m.s.router.RuleCounts(nil) {
 		c(m.ruleMatches, float64(rc.Samples), rc.Rule.List.String(), strconv.Itoa(rc.Rule.Index), rc.Rule.Name)
 	}
@@ -122,7 +138,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.shardRecords, float64(st.Records), sh)
 		c(m.shardSamples, float64(st.Samples), sh)
 		c(m.malformed, float64(st.Malformed), sh)
-		c(m.late, float64(st.Aggregator.Late), sh)
+		c(m.gaps, float64(st.Gaps), sh)
+		c(m.gapLost, float64(st.GapRecords), sh)
+		for k, n := range st.Late {
+			c(m.late, float64(n), sh, k.Rule, k.Reason.String())
+		}
 		c(m.points, float64(st.Points), sh)
 		c(m.flushes, float64(st.Flushes), sh)
 		if st.Watermark > 0 {

@@ -136,7 +136,7 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	}
 	if open == 0 {
 		for _, p := range t.Policies {
-			a.late(t, p)
+			a.late(t, s, p)
 		}
 		return
 	}
@@ -176,7 +176,7 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 			p := t.Policies[i]
 			start := windowStart(ts, p.ResolutionMs())
 			if a.closed(p, start) {
-				a.late(t, p)
+				a.late(t, s, p)
 				continue
 			}
 			if end := start + p.ResolutionMs(); end+a.opts.lateness(p) <= a.emitted {
@@ -199,11 +199,11 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	}
 }
 
-// late counts a sample of t dropped under policy p as its window closed.
-func (a *Aggregator) late(t *Target, p Policy) {
+// late counts sample s of t dropped under policy p as its window closed.
+func (a *Aggregator) late(t *Target, s *sample.Sample, p Policy) {
 	a.stats.Late++
 	if a.opts.OnLate != nil {
-		a.opts.OnLate(t, p, WindowClosed)
+		a.opts.OnLate(t, *s, p, WindowClosed)
 	}
 }
 

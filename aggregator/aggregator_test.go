@@ -352,8 +352,11 @@ func TestOnLate(t *testing.T) {
 		why          LateReason
 	}
 	var calls []call
-	agg, _ := New(Options{OnLate: func(tg *Target, p Policy, why LateReason) {
+	agg, _ := New(Options{OnLate: func(tg *Target, s sample.Sample, p Policy, why LateReason) {
 		calls = append(calls, call{tg.Rule, p.String(), why})
+		if s.TimestampMs != 2000 && s.TimestampMs != 3000 {
+			t.Errorf("told of the sample at %d, not a late one", s.TimestampMs)
+		}
 	}})
 	tg := NewTarget("m", nil, SetOf(Sum), []Policy{p10s, p1m}, NoTransform, NoTransform)
 	tg.Rule = "by route"

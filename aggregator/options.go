@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/tumblemetrics/tumble/sample"
 )
 
 // Options configures an Aggregator. The zero value asks for the defaults.
@@ -29,10 +31,10 @@ type Options struct {
 	Candidates bool
 	// OnLate, if set, is told of every (sample, policy) pair that Add
 	// drops as late, as Stats.Late counts it: the target the sample came
-	// for, the policy and why. It is called by the goroutine that calls
-	// Add, during the call, in the order of the samples; it must not
-	// modify t nor call the Aggregator.
-	OnLate func(t *Target, p Policy, why LateReason)
+	// for, the sample, the policy and why. It is called by the goroutine
+	// that calls Add, during the call, in the order of the samples; it
+	// must not modify t nor call the Aggregator.
+	OnLate func(t *Target, s sample.Sample, p Policy, why LateReason)
 }
 
 // LateReason says why Add dropped a sample as late.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tumblemetrics/tumble/aggregator"
 	"github.com/tumblemetrics/tumble/flush"
+	"github.com/tumblemetrics/tumble/sample"
 	"github.com/tumblemetrics/tumble/selection"
 	"github.com/tumblemetrics/tumble/shard"
 	"github.com/tumblemetrics/tumble/storage"
@@ -216,10 +217,10 @@ func New(opts Options) (*Replica, error) {
 	late := map[LateKey]uint64{}
 	aggOpts := opts.Aggregator
 	aggOpts.Candidates = opts.OnCandidates != nil
-	aggOpts.OnLate = func(t *aggregator.Target, p aggregator.Policy, why aggregator.LateReason) {
+	aggOpts.OnLate = func(t *aggregator.Target, s sample.Sample, p aggregator.Policy, why aggregator.LateReason) {
 		late[LateKey{t.Rule, why}]++
 		if opts.Aggregator.OnLate != nil {
-			opts.Aggregator.OnLate(t, p, why)
+			opts.Aggregator.OnLate(t, s, p, why)
 		}
 	}
 	agg, err := aggregator.New(aggOpts)

@@ -64,7 +64,16 @@ const (
 	// record of one sample in the raw record's format. A dead letter
 	// without it holds the whole raw record, which did not decode.
 	HeaderPosition = "tumble-position"
+	// HeaderRule, HeaderPolicy and HeaderShard name the rule, the storage
+	// policy and the shard of a sample dropped as late, whose dead letter
+	// (reason ReasonLate) a leading replica writes when asked.
+	HeaderRule   = "tumble-rule"
+	HeaderPolicy = "tumble-policy"
+	HeaderShard  = "tumble-shard"
 )
+
+// ReasonLate is the reason of the dead letter of a sample dropped as late.
+const ReasonLate = "late"
 
 // Run consumes the raw topics in the router group and, in one Kafka
 // transaction per poll, produces the shard records of what it read, the

@@ -39,7 +39,7 @@ type clusterNode struct {
 	pool     *fanout.Pool
 	query    *fanout.Queryable
 	// candidates writes the candidates its leading replicas offer.
-	candidates *candidatePublisher
+	candidates *sidePublisher
 
 	placed atomic.Pointer[placement.Placement]
 	nodes  atomic.Pointer[map[string]placement.Node]
@@ -48,7 +48,7 @@ type clusterNode struct {
 	shards map[int32]*clusterShard
 }
 
-func newClusterNode(cfg Config, log *slog.Logger, m *metrics, kopts []kgo.Opt, candidates *candidatePublisher) (*clusterNode, error) {
+func newClusterNode(cfg Config, log *slog.Logger, m *metrics, kopts []kgo.Opt, candidates *sidePublisher) (*clusterNode, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: cfg.Cluster.Etcd, DialTimeout: 2 * time.Second,
 		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second,

@@ -53,7 +53,7 @@ func (c *clusterNode) openShard(id int32, state placement.State) (_ *clusterShar
 	}
 	log.Info("shard storage opened", "startup", cs.db.Startup().String(), "state", state)
 	cs.rep, err = replica.New(replica.Options{Shard: id, Shards: int32(c.cfg.Shards), DB: cs.db, Dir: filepath.Join(dir, "checkpoints"),
-		Aggregator: aggregator.Options{Lateness: c.cfg.Lateness}, Logger: c.log,
+		Aggregator: aggregator.Options{Lateness: c.cfg.Lateness, OnLate: c.candidates.lateHook(id, func() bool { return cs.lead.Leading() })}, Logger: c.log,
 		OnFlush:   c.metrics.onFlush(int(id)),
 		OnWindows: func(emitted int64, ws []windowlog.Window) { cs.retained.Add(emitted, ws) },
 		OnCandidates: func(sels []selection.Selection) {

@@ -92,6 +92,11 @@ type EventTimeConfig struct {
 	// producer whose clock runs ahead by up to it makes no other
 	// producer's samples late.
 	SkewAllowance time.Duration `yaml:"skewAllowance"`
+	// DeadLetterLate sends each sample dropped as late to the dead-letter
+	// topic (reason late), besides counting it: the sample as its shard
+	// got it, under its output series' name and labels, with its rule and
+	// policy. Best effort, written by the shard's leading replica.
+	DeadLetterLate bool `yaml:"deadLetterLate"`
 }
 
 // KafkaConfig names the brokers and topics.

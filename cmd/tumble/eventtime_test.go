@@ -191,8 +191,25 @@ func TestEventTimeField(t *testing.T) {
 	if late := metricSum(t, node.base, "tumble_replica_late_samples_total"); late != 0 {
 		t.Errorf("%v samples late, want none", late)
 	}
-	if reasons := deadLetters(t, []string{b.Addr()}, "tumble-dead-letter", 3); reasons[sample.CodeTimestampInFuture] != 3 {
-		t.Errorf("dead letters %v, want the 3 samples from the future as %s", reasons, sample.CodeTimestampInFuture)
+
+	// A sample of a window closed long ago is late, for both policies of
+	// its rule: counted under its rule, and dead-lettered.
+	old := sample.Sample{Name: "http_request_duration_seconds", Labels: sample.FromMap(map[string]string{"service": "checkout", "route": "/", "pod": "late"}),
+		Type: sample.Timer, Value: 0.5, TimestampMs: start + 30_000}
+	if err := prods[1].ProduceSync(context.Background(), &kgo.Record{Key: []byte("late"), Value: sample.AppendJSON(nil, &old)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	reasons := deadLetters(t, []string{b.Addr()}, "tumble-dead-letter", 5)
+	if reasons[sample.CodeTimestampInFuture] != 3 || reasons[router.ReasonLate] != 2 {
+		t.Errorf("dead letters %v, want the 3 samples from the future as %s and the late one, twice, as %s", reasons, sample.CodeTimestampInFuture, router.ReasonLate)
+	}
+	// The replica publishes its counters after the poll that wrote them.
+	lateSeries := `tumble_replica_late_samples_total{reason="window_closed",rule="http latency by route"`
+	for deadline := time.Now().Add(10 * time.Second); metricSum(t, node.base, lateSeries) != 2 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if late := metricSum(t, node.base, lateSeries); late != 2 {
+		t.Errorf("%v late samples counted under their rule, want 2 (one per policy)", late)
 	}
 
 	// A single sample sent by hand, after the input stopped, is served
@@ -263,6 +280,7 @@ routerID: node
 eventTime:
   idleTimeout: %s
   skewAllowance: %s
+  deadLetterLate: true
 kafka:
   brokers: [%s]
 `, rulesPath, filepath.Join(dir, "data"), listen, fieldIdle, fieldSkew, broker)
@@ -323,7 +341,9 @@ func waitWatermarks(t *testing.T, base string, shards int, ms int64, what string
 	}
 }
 
-// metricSum returns the sum of the values of a metric on base's /metrics.
+// metricSum returns the sum of the values of a metric on base's /metrics;
+// name may end with some of its labels, in their order, to sum only the
+// series that have them (`m{a="x"` matches m{a="x",b="y"}).
 func metricSum(t *testing.T, base, name string) float64 {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
@@ -334,8 +354,11 @@ func metricSum(t *testing.T, base, name string) float64 {
 	sum := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		series, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || series != name && !strings.HasPrefix(series, name+"{") {
+		// The value follows the last space: label values may hold spaces.
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		series, value, ok := line[:max(i, 0)], line[i+1:], i > 0
+		if !ok || series != name && !strings.HasPrefix(series, name+"{") && !(strings.Contains(name, "{") && strings.HasPrefix(series, name)) {
 			continue
 		}
 		if v, err := strconv.ParseFloat(value, 64); err == nil {

@@ -28,7 +28,7 @@ type metrics struct {
 	leading, retained                     *prometheus.Desc
 	rawRecreated, rawLost, gaps, gapLost  *prometheus.Desc
 	flushSeconds                          *prometheus.HistogramVec
-	candidates                            *prometheus.CounterVec
+	candidates, lateDeadLetters           *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, s *server) *metrics {
@@ -76,7 +76,11 @@ func newMetrics(reg prometheus.Registerer, s *server) *metrics {
 			Help: "Candidates of trace selection the node's leading replicas offered, by what became of them: written to the selections topic, or dropped (the producer's buffer was full, or the write failed).",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m, m.flushSeconds, m.candidates)
+	m.lateDeadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tumble_late_dead_letters_total",
+		Help: "Late samples the node's leading replicas sent to the dead-letter topic (eventTime.deadLetterLate), by what became of them: written, or dropped (the producer's buffer was full, or the write failed).",
+	}, []string{"result"})
+	reg.MustRegister(m, m.flushSeconds, m.candidates, m.lateDeadLetters)
 	return m
 }
 

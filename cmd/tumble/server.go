@@ -50,8 +50,9 @@ type server struct {
 	replicas []*replica.Replica
 	// outputs emit each shard's windows and trace selections.
 	outputs []*leader.Solo
-	// candidates writes the candidates of trace selection.
-	candidates *candidatePublisher
+	// candidates writes the candidates of trace selection, and the late
+	// samples if asked.
+	candidates *sidePublisher
 	// cluster is the node's part in a cluster, nil when it runs alone.
 	cluster      *clusterNode
 	reg          *prometheus.Registry
@@ -101,7 +102,7 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	}
 	s := &server{cfg: cfg, log: log, rules: rs, router: rt, reg: prometheus.NewRegistry(), ready: make(chan struct{})}
 	s.metrics = newMetrics(s.reg, s)
-	if s.candidates, err = newCandidatePublisher(cfg.Kafka.SelectionTopic, cfg.routerID(), s.kafkaOpts(), log, s.metrics); err != nil {
+	if s.candidates, err = newSidePublisher(cfg, s.kafkaOpts(), log, s.metrics); err != nil {
 		return nil, fmt.Errorf("candidates: kafka client: %w", err)
 	}
 	if cfg.Cluster.enabled() {
@@ -122,7 +123,7 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		log.Info("shard storage opened", "shard", i, "startup", db.Startup().String())
 		var retained *leader.Retained
 		r, err := replica.New(replica.Options{Shard: int32(i), Shards: int32(cfg.Shards), DB: db, Dir: filepath.Join(dir, "checkpoints"),
-			Aggregator: aggregator.Options{Lateness: cfg.Lateness}, Logger: log, OnFlush: s.metrics.onFlush(i),
+			Aggregator: aggregator.Options{Lateness: cfg.Lateness, OnLate: s.candidates.lateHook(int32(i), nil)}, Logger: log, OnFlush: s.metrics.onFlush(i),
 			OnWindows:    func(emitted int64, ws []windowlog.Window) { retained.Add(emitted, ws) },
 			OnCandidates: s.candidates.publish,
 		})

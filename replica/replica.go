@@ -36,9 +36,11 @@ type Options struct {
 	// resumes from its position.
 	DB         *storage.DB
 	Aggregator aggregator.Options
-	// RouterTimeout is how far, in event time, a router's watermark may
-	// trail the newest router watermark before the replica stops waiting
-	// for it (a router that stopped or lost its partitions); 0 means 5m.
+	// RouterTimeout is how far, in event time, a per-router watermark (of
+	// the records of earlier versions, shard.KindWatermark) may trail the
+	// newest before the replica stops waiting for it; 0 means 5m. The
+	// per-partition watermarks of today's routers have no timeout: a
+	// partition read behind the others always holds the shard back.
 	RouterTimeout time.Duration
 	// Dir is the replica's own directory for its checkpoints (created if
 	// missing).

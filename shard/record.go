@@ -139,10 +139,9 @@ func appendSpec(dst []byte, t *aggregator.Target) []byte {
 // still decode, with no rule.
 const specRule = 0
 
-// RouterLeft is the watermark a router writes when it stops for good: the
-// replicas stop waiting for its watermark (instead of waiting until it
-// trails the others by their router timeout). A router of the same ID that
-// writes a watermark again is waited for again.
+// RouterLeft is the watermark a router of an earlier version wrote when it
+// stopped for good: the replicas stop waiting for its watermark. Today's
+// routers write partition watermarks (AppendPartitions), which need none.
 const RouterLeft = math.MinInt64
 
 // AppendWatermark appends a watermark record: router has routed every

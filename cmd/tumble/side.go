@@ -28,10 +28,7 @@ type sidePublisher struct {
 	node                string // names the writer in the selection records
 	cl                  *kgo.Client
 	log                 *slog.Logger
-	candWritten         prometheus.Counter
-	candDropped         prometheus.Counter
-	lateWritten         prometheus.Counter
-	lateDropped         prometheus.Counter
+	candDone, lateDone  func(*kgo.Record, error) // the produce promises, which count
 	deadLetterLate      bool
 }
 
@@ -45,8 +42,8 @@ func newSidePublisher(cfg Config, opts []kgo.Opt, log *slog.Logger, m *metrics) 
 		return nil, err
 	}
 	return &sidePublisher{selTopic: cfg.Kafka.SelectionTopic, deadTopic: cfg.Kafka.DeadLetterTopic, node: cfg.routerID(), cl: cl, log: log,
-		candWritten: m.candidates.WithLabelValues("written"), candDropped: m.candidates.WithLabelValues("dropped"),
-		lateWritten: m.lateDeadLetters.WithLabelValues("written"), lateDropped: m.lateDeadLetters.WithLabelValues("dropped"),
+		candDone:       counted(m.candidates.WithLabelValues("written"), m.candidates.WithLabelValues("dropped")),
+		lateDone:       counted(m.lateDeadLetters.WithLabelValues("written"), m.lateDeadLetters.WithLabelValues("dropped")),
 		deadLetterLate: cfg.EventTime.DeadLetterLate}, nil
 }
 
@@ -56,7 +53,7 @@ func (p *sidePublisher) publish(sels []selection.Selection) {
 		s := &sels[i]
 		s.Leader = p.node
 		rec := &kgo.Record{Topic: p.selTopic, Partition: s.Shard, Key: s.Key(), Value: s.Encode()}
-		p.cl.TryProduce(context.Background(), rec, counted(p.candWritten, p.candDropped))
+		p.cl.TryProduce(context.Background(), rec, p.candDone)
 	}
 }
 
@@ -72,7 +69,7 @@ func (p *sidePublisher) lateHook(shard int32, leading func() bool) func(*aggrega
 		if leading != nil && !leading() {
 			return
 		}
-		p.cl.TryProduce(context.Background(), lateDeadLetter(p.deadTopic, sh, t, s, pol, why), counted(p.lateWritten, p.lateDropped))
+		p.cl.TryProduce(context.Background(), lateDeadLetter(p.deadTopic, sh, t, s, pol, why), p.lateDone)
 	}
 }
 

@@ -1,14 +1,12 @@
 package fanout_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +23,7 @@ import (
 
 	"github.com/tumblemetrics/tumble/fanout"
 	"github.com/tumblemetrics/tumble/fanout/fanoutpb"
+	"github.com/tumblemetrics/tumble/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -309,25 +308,7 @@ func TestExemplarsMatchLocal(t *testing.T) {
 	}
 }
 
-// logBuffer is a slog handler's output, safe for the goroutines of a query.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func debugLogger(w *logBuffer) *slog.Logger {
+func debugLogger(w *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -369,7 +350,7 @@ func TestFailoverMidStream(t *testing.T) {
 					<-ctx.Done()
 				}
 			})
-			var log logBuffer
+			var log syncbuf.Buffer
 			q := c.queryable(func(o *fanout.Options) { o.Logger = debugLogger(&log) })
 			tc.query(t, q, c.reference())
 			if !stopped.Load() {
@@ -387,7 +368,7 @@ func TestFailoverMidStream(t *testing.T) {
 func TestAttemptTimeout(t *testing.T) {
 	c := threeNodes(t, 0)
 	c.nodes[2].hook(2, func(ctx context.Context, n int) { <-ctx.Done() })
-	var log logBuffer
+	var log syncbuf.Buffer
 	q := c.queryable(func(o *fanout.Options) {
 		o.AttemptTimeout = 300 * time.Millisecond
 		o.Logger = debugLogger(&log)

@@ -1,12 +1,10 @@
 package replica
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
+	"github.com/tumblemetrics/tumble/internal/syncbuf"
 	"github.com/tumblemetrics/tumble/shard"
 )
 
@@ -64,30 +63,12 @@ func (k *kafka) produce(t *testing.T, n int) {
 	}
 }
 
-// logBuffer is a log destination that the test reads while Run writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // run starts r.Run against k, logging to the returned buffer; done closes
 // when Run returns, with its error in *err; stop ends it and returns that
 // error.
-func run(t *testing.T, k *kafka, r *Replica) (logs *logBuffer, done <-chan struct{}, err *error, stop func() error) {
+func run(t *testing.T, k *kafka, r *Replica) (logs *syncbuf.Buffer, done <-chan struct{}, err *error, stop func() error) {
 	t.Helper()
-	logs = &logBuffer{}
+	logs = &syncbuf.Buffer{}
 	r.opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan struct{})

@@ -38,9 +38,13 @@ type Server struct {
 
 // Start starts etcd for t and returns once it answers a read. It fails t,
 // with the last lines of etcd's log, if the binary is missing or etcd does
-// not come up; it never skips.
+// not come up. It skips t only under -short, the quick loop that runs no
+// outside server (make test runs without it).
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("etcdtest: no etcd under -short (make test runs this test)")
+	}
 	c := defaultConfig()
 	for _, o := range opts {
 		o(&c)

@@ -329,6 +329,9 @@ func TestRestartPortTaken(t *testing.T) {
 // TestRestartAfterTheTest restarts a server whose test has ended, as a
 // chaos goroutine that outlives its test would: no etcd is left behind.
 func TestRestartAfterTheTest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("no etcd under -short")
+	}
 	var srv *Server
 	t.Run("owner", func(t *testing.T) { srv = Start(t) })
 	if err := srv.Restart(); err == nil || !strings.Contains(err.Error(), "has ended") {

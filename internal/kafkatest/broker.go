@@ -28,9 +28,13 @@ type Broker struct {
 
 // Start starts a broker for t and returns once it answers requests. It fails
 // t, with the last lines of the broker's log, if the jars are missing or the
-// broker does not come up; it never skips.
+// broker does not come up. It skips t only under -short, the quick loop
+// that runs no outside server (make test runs without it).
 func Start(t testing.TB, opts ...Option) *Broker {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("kafkatest: no Kafka broker under -short (make test runs this test)")
+	}
 	c := defaultConfig()
 	for _, o := range opts {
 		o(&c)

@@ -1,6 +1,6 @@
 // Package replay aggregates a stream of JSON samples exactly as a tumble
-// shard does, and writes the points as JSON lines (DESIGN.md, "Offline
-// replay"). It is the engine of `tumblectl replay` and the oracle that the
+// shard does, and writes the points as JSON lines (the README's "Replay").
+// It is the engine of `tumblectl replay` and the oracle that the
 // server's results are compared with.
 //
 // Each sample is decoded, matched against the rules and added to every

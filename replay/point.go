@@ -10,8 +10,8 @@ import (
 	"github.com/tumblemetrics/tumble/sample"
 )
 
-// Point is the JSON form of one aggregated point (DESIGN.md, "Offline
-// replay"). Name and Labels are those of the output series the point is
+// Point is the JSON form of one aggregated point (the README's
+// "Replay"). Name and Labels are those of the output series the point is
 // stored under; Labels leave the name out.
 type Point struct {
 	Name          string            `json:"name"`

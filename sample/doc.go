@@ -1,6 +1,7 @@
 // Package sample defines the raw metric sample that producers send to tumble,
 // the record formats that carry samples on the raw Kafka topic, and the limits
-// a sample must keep (see DESIGN.md, "Outside contracts").
+// a sample must keep: the contract between producers and tumble, described
+// below.
 //
 // A Sample is a value of one input series at one event time, with an optional
 // trace ID. Its Labels are kept sorted by name so that two samples of the same

@@ -4,7 +4,7 @@
 //   content-type: application/x-protobuf; messageType=tumble.sample.v1.Batch
 //
 // A Sample carries the same fields, with the same names and rules, as the
-// JSON form of the contract (DESIGN.md, "Outside contracts"). Decoding is as
+// JSON form of the sample (package sample, sample.DecodeJSON). Decoding is as
 // strict as it is for JSON: a field this file does not declare, or one sent
 // with another wire type than declared here, makes its sample invalid, or the
 // record if it is outside a sample. An invalid sample is dead-lettered alone,

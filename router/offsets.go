@@ -57,48 +57,31 @@ func (g OffsetGap) logArgs() []any {
 		"start", g.Start, "end", g.End, "recreated", g.Recreated(), "records_lost", g.Lost()}
 }
 
-// checkCommittedTimeout bounds the listing of checkCommitted.
-const checkCommittedTimeout = 5 * time.Second
+// listTimeout bounds a listing of raw partitions' offsets.
+const listTimeout = 5 * time.Second
 
-// checkCommitted lists the log start and end offsets of the assigned raw
-// partitions and returns, in the order of assigned, those whose committed
-// offset lies outside the partition's log (see OffsetGap). committed is the
-// group's offsets as they were when the partitions were assigned, before
-// the router commits in them: the session client's CommittedOffsets once it
-// has fetched them, or the group's offsets from kadm's FetchOffsets. A
-// partition that committed does not name, or names with an offset below 0
-// (nothing committed: the router reads it from its start), is not checked.
-// The listing takes at most checkCommittedTimeout; its error names the
-// partitions it could not check, and the gaps of the others come with it.
-//
-// The caller logs each gap at Error level, with g.String() as the message
-// and g.logArgs() as the attributes (topic, partition, committed, start,
-// end, recreated, records_lost), and counts them: recreated partitions in
-// one counter, g.Lost() records in another.
-func checkCommitted(ctx context.Context, adm *kadm.Client, committed map[string]map[int32]kgo.EpochOffset, assigned []TopicPartition) ([]OffsetGap, error) {
-	var check []TopicPartition
+// bounds is a partition's log start offset and end offset (its high
+// watermark).
+type bounds struct{ start, end int64 }
+
+// listBounds lists the log start and end offsets of tps, in at most
+// listTimeout. Its error names the partitions it could not list; the
+// bounds of the others come with it.
+func listBounds(ctx context.Context, adm *kadm.Client, tps []TopicPartition) (map[TopicPartition]bounds, error) {
 	var topics []string
-	for _, tp := range assigned {
-		if o, ok := committed[tp.Topic][tp.Partition]; ok && o.Offset >= 0 {
-			check = append(check, tp)
-			if !slices.Contains(topics, tp.Topic) {
-				topics = append(topics, tp.Topic)
-			}
+	for _, tp := range tps {
+		if !slices.Contains(topics, tp.Topic) {
+			topics = append(topics, tp.Topic)
 		}
 	}
-	if len(check) == 0 {
-		return nil, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, checkCommittedTimeout)
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
 	// A partial answer still serves: what is missing fails below.
 	starts, startErr := adm.ListStartOffsets(ctx, topics...)
 	ends, endErr := adm.ListEndOffsets(ctx, topics...)
-	var (
-		gaps []OffsetGap
-		errs []error
-	)
-	for _, tp := range check {
+	bs := make(map[TopicPartition]bounds, len(tps))
+	var errs []error
+	for _, tp := range tps {
 		start, err := listedOffset(starts, startErr, tp)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s/%d: list start offset: %w", tp.Topic, tp.Partition, err))
@@ -109,14 +92,58 @@ func checkCommitted(ctx context.Context, adm *kadm.Client, committed map[string]
 			errs = append(errs, fmt.Errorf("%s/%d: list end offset: %w", tp.Topic, tp.Partition, err))
 			continue
 		}
-		if c := committed[tp.Topic][tp.Partition].Offset; c < start || c > end {
-			gaps = append(gaps, OffsetGap{TopicPartition: tp, Committed: c, Start: start, End: end})
-		}
+		bs[tp] = bounds{start, end}
 	}
 	if len(errs) > 0 {
-		return gaps, fmt.Errorf("check committed offsets: %w", errors.Join(errs...))
+		return bs, fmt.Errorf("list the offsets of raw partitions: %w", errors.Join(errs...))
 	}
-	return gaps, nil
+	return bs, nil
+}
+
+// offsetGaps returns, in the order of assigned, the partitions whose
+// committed offset lies outside the log that bs gives (see OffsetGap).
+// committed is the group's offsets as they were when the partitions were
+// assigned, before the router commits in them. A partition that committed
+// does not name, or names with an offset below 0 (nothing committed: the
+// router reads it from its start), or that bs does not hold, is not
+// checked.
+//
+// The caller logs each gap at Error level, with g.String() as the message
+// and g.logArgs() as the attributes (topic, partition, committed, start,
+// end, recreated, records_lost), and counts them: recreated partitions in
+// one counter, g.Lost() records in another.
+func offsetGaps(committed map[string]map[int32]kgo.EpochOffset, assigned []TopicPartition, bs map[TopicPartition]bounds) []OffsetGap {
+	var gaps []OffsetGap
+	for _, tp := range assigned {
+		o, ok := committed[tp.Topic][tp.Partition]
+		b, listed := bs[tp]
+		if !ok || o.Offset < 0 || !listed {
+			continue
+		}
+		if c := o.Offset; c < b.start || c > b.end {
+			gaps = append(gaps, OffsetGap{TopicPartition: tp, Committed: c, Start: b.start, End: b.end})
+		}
+	}
+	return gaps
+}
+
+// checkCommitted lists the offsets of the assigned partitions that
+// committed names and returns their gaps (see offsetGaps and listBounds).
+func checkCommitted(ctx context.Context, adm *kadm.Client, committed map[string]map[int32]kgo.EpochOffset, assigned []TopicPartition) ([]OffsetGap, error) {
+	var check []TopicPartition
+	for _, tp := range assigned {
+		if o, ok := committed[tp.Topic][tp.Partition]; ok && o.Offset >= 0 {
+			check = append(check, tp)
+		}
+	}
+	if len(check) == 0 {
+		return nil, nil
+	}
+	bs, err := listBounds(ctx, adm, check)
+	if err != nil {
+		err = fmt.Errorf("check committed offsets: %w", err)
+	}
+	return offsetGaps(committed, assigned, bs), err
 }
 
 // listedOffset returns the offset of tp in l, a listing that returned

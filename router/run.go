@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -231,22 +230,6 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 		}
 		assigns = assigns[:0]
 		assignMu.Unlock()
-		if len(added) > 0 {
-			// A raw topic recreated or truncated, or records deleted
-			// unread, say so before reading on from the log start.
-			gaps, err := checkCommitted(ctx, adm, sess.Client().CommittedOffsets(), added)
-			if err != nil {
-				cfg.Logger.Warn("check the committed offsets of the raw partitions assigned", "err", err)
-			}
-			for _, g := range gaps {
-				cfg.Logger.Error(g.String(), g.logArgs()...)
-				if g.Recreated() {
-					r.stats.RawRecreated++
-				} else {
-					r.stats.RawRecordsLost += uint64(g.Lost())
-				}
-			}
-		}
 		committedOffs := sess.Client().CommittedOffsets()
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if p.Err == nil {
@@ -255,13 +238,34 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 			}
 		})
 		// Partitions that no fetch has told the end of (one with nothing
-		// to read may not be in any): ask Kafka, at most once an
-		// IdleWake.
-		if unknown = et.unknownEnds(unknown[:0]); len(unknown) > 0 && now.Sub(endsAt) >= cfg.IdleWake {
+		// to read may not be in any; every one just assigned): ask Kafka,
+		// at once for those just assigned, else at most once an IdleWake.
+		// The same listing tells whether a partition just assigned has
+		// a committed offset outside its log: a raw topic recreated or
+		// truncated, or records deleted unread, said before reading on.
+		unknown = et.unknownEnds(unknown[:0])
+		for _, tp := range added {
+			if !slices.Contains(unknown, tp) {
+				unknown = append(unknown, tp)
+			}
+		}
+		if len(added) > 0 || len(unknown) > 0 && now.Sub(endsAt) >= cfg.IdleWake {
 			endsAt = now
-			listEnds(ctx, adm, unknown, func(tp TopicPartition, start, end int64) {
-				et.fetched(tp, end, start, clientAt(committedOffs, tp))
-			}, cfg.Logger)
+			bs, err := listBounds(ctx, adm, unknown)
+			if err != nil {
+				cfg.Logger.Warn("list the raw partitions' offsets", "err", err)
+			}
+			for tp, b := range bs {
+				et.fetched(tp, b.end, b.start, clientAt(committedOffs, tp))
+			}
+			for _, g := range offsetGaps(committedOffs, added, bs) {
+				cfg.Logger.Error(g.String(), g.logArgs()...)
+				if g.Recreated() {
+					r.stats.RawRecreated++
+				} else {
+					r.stats.RawRecordsLost += uint64(g.Lost())
+				}
+			}
 		}
 		if fs.NumRecords() == 0 {
 			// Nothing to route: the watermarks of quiet partitions may
@@ -412,36 +416,6 @@ func (r *Router) countPartitions(ctx context.Context, adm *kadm.Client, topics [
 	for i := range topics {
 		if d, ok := td[topics[i].Name]; ok && d.Err == nil && len(d.Partitions) <= shard.MaxRawPartitions {
 			topics[i].Partitions = int32(len(d.Partitions))
-		}
-	}
-}
-
-// listEnds calls fn with the log start and end offsets of each partition
-// of tps that Kafka tells; the end is the last stable offset, up to which
-// a read-committed consumer reads.
-func listEnds(ctx context.Context, adm *kadm.Client, tps []TopicPartition, fn func(tp TopicPartition, start, end int64), log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	topics := map[string]bool{}
-	for _, tp := range tps {
-		topics[tp.Topic] = true
-	}
-	names := slices.Collect(maps.Keys(topics))
-	starts, err := adm.ListStartOffsets(ctx, names...)
-	if err != nil {
-		log.Warn("list the raw partitions' start offsets", "err", err)
-		return
-	}
-	ends, err := adm.ListCommittedOffsets(ctx, names...)
-	if err != nil {
-		log.Warn("list the raw partitions' end offsets", "err", err)
-		return
-	}
-	for _, tp := range tps {
-		s, sok := starts.Lookup(tp.Topic, tp.Partition)
-		e, eok := ends.Lookup(tp.Topic, tp.Partition)
-		if sok && eok && s.Err == nil && e.Err == nil {
-			fn(tp, s.Offset, e.Offset)
 		}
 	}
 }

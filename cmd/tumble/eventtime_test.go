@@ -61,12 +61,7 @@ func TestEventTimeField(t *testing.T) {
 		t.Skip("builds tumble and runs a Kafka broker")
 	}
 	dir := t.TempDir()
-	logPath := filepath.Join(dir, "tumble.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the end of tumble's log:\n%s", tail(logPath))
-		}
-	})
+	logPath := tumbleLogPath(t, dir)
 	b := kafkatest.Start(t)
 	b.CreateTopic(t, "tumble-raw", fieldPartitions)
 	bin := buildTumble(t, dir)
@@ -236,6 +231,20 @@ func TestEventTimeField(t *testing.T) {
 	}
 	t.Logf("the hand-sent sample was served %s after it was sent (resolution 10s + lateness 10s + idle timeout %s + skew allowance %s = %s at most)",
 		time.Since(sent).Round(100*time.Millisecond), fieldIdle, fieldSkew, 20*time.Second+fieldIdle+fieldSkew)
+}
+
+// tumbleLogPath returns the path in dir of the log of a test's tumble
+// process. Call it before starting the broker: its cleanup, registered
+// first, runs last, so that on a failure the end of tumble's log ends the
+// output, after the broker's.
+func tumbleLogPath(t *testing.T, dir string) string {
+	path := filepath.Join(dir, "tumble.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the end of tumble's log:\n%s", tail(path))
+		}
+	})
+	return path
 }
 
 // producerOf returns the producer of a pod's series.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,22 +34,10 @@ func TestRestartKill(t *testing.T) {
 		t.Skip("builds tumble and runs a Kafka broker")
 	}
 	dir := t.TempDir()
-	logPath := filepath.Join(dir, "tumble.log")
-	// Registered first, so it runs last: on a failure, tumble's own log
-	// ends the output, after the broker's.
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("the end of tumble's log:\n%s", tail(logPath))
-		}
-	})
+	logPath := tumbleLogPath(t, dir)
 	b := kafkatest.Start(t)
 	bin := buildTumble(t, dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := ln.Addr().String()
-	ln.Close()
+	listen := freeAddr(t)
 	rulesPath, err := filepath.Abs("../../testdata/rules/example.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -74,11 +74,11 @@ fuzz:
 	$(call fuzz,./storage,FuzzRecords,16000)
 	$(call fuzz,./shard,FuzzRecord,300000)
 	$(call fuzz,./aggregator,FuzzRestore,160000)
-	$(call fuzz,./replica,FuzzCheckpoint,40000)
-	$(call fuzz,./windowlog,FuzzDecode,40000)
-	$(call fuzz,./leader,FuzzRetained,15000)
-	$(call fuzz,./selection,FuzzDecode,250000)
-	$(call fuzz,./selectionfeed,FuzzParseToken,20000)
+	$(call fuzz,./shard/replica,FuzzCheckpoint,40000)
+	$(call fuzz,./flush/windowlog,FuzzDecode,40000)
+	$(call fuzz,./shard/leader,FuzzRetained,15000)
+	$(call fuzz,./flush/selection,FuzzDecode,250000)
+	$(call fuzz,./query/selectionfeed,FuzzParseToken,20000)
 
 # Kafka's own jars, for the broker that internal/kafkatest runs: Maven
 # resolves testdata/kafka/pom.xml into .cache/kafka/libs, with its local
@@ -131,7 +131,7 @@ clean:
 	rm -rf $(BIN) .cache
 
 # The generated Go code of the .proto files, checked in: sample/samplepb
-# (messages), fanout/fanoutpb and selection/selectionpb (messages and gRPC services). protoc is
+# (messages), query/fanout/fanoutpb and flush/selection/selectionpb (messages and gRPC services). protoc is
 # Maven's com.google.protobuf:protoc, fetched once into .cache/protoc;
 # protoc-gen-go is built at go.mod's google.golang.org/protobuf into
 # .cache/bin, and protoc-gen-go-grpc is installed there at
@@ -146,7 +146,7 @@ PROTOC_GEN_GO   := .cache/bin/protoc-gen-go
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
 PROTOC_GEN_GO_GRPC := .cache/bin/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
 PROTO_MESSAGES  := sample/samplepb/sample.proto
-PROTO_SERVICES  := fanout/fanoutpb/query.proto selection/selectionpb/selection.proto
+PROTO_SERVICES  := query/fanout/fanoutpb/query.proto flush/selection/selectionpb/selection.proto
 .PHONY: proto
 proto: $(PROTOC) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
 	$(PROTOC) --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=paths=source_relative \

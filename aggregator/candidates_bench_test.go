@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/tumblemetrics/tumble/aggregator"
-	"github.com/tumblemetrics/tumble/loadgen"
+	"github.com/tumblemetrics/tumble/internal/loadgen"
 	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	goldenfile "github.com/tumblemetrics/tumble/internal/golden"
-	"github.com/tumblemetrics/tumble/loadgen"
+	"github.com/tumblemetrics/tumble/internal/loadgen"
 	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
 )

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tumblemetrics/tumble/loadgen"
-	"github.com/tumblemetrics/tumble/router"
+	"github.com/tumblemetrics/tumble/internal/loadgen"
 	"github.com/tumblemetrics/tumble/sample"
 	"github.com/tumblemetrics/tumble/shard"
+	"github.com/tumblemetrics/tumble/shard/router"
 )
 
 var (

@@ -25,11 +25,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tumblemetrics/tumble/internal/kafkatest"
+	"github.com/tumblemetrics/tumble/internal/loadgen"
 	"github.com/tumblemetrics/tumble/internal/modroot"
-	"github.com/tumblemetrics/tumble/loadgen"
-	"github.com/tumblemetrics/tumble/router"
 	"github.com/tumblemetrics/tumble/sample"
 	"github.com/tumblemetrics/tumble/shard"
+	"github.com/tumblemetrics/tumble/shard/router"
 )
 
 var (

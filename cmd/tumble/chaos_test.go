@@ -25,17 +25,17 @@ import (
 	promchunkenc "github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tumblemetrics/tumble/clusterstatus"
+	"github.com/tumblemetrics/tumble/flush/windowlog"
 	"github.com/tumblemetrics/tumble/internal/childproc"
 	"github.com/tumblemetrics/tumble/internal/etcdtest"
 	"github.com/tumblemetrics/tumble/internal/kafkatest"
+	"github.com/tumblemetrics/tumble/internal/loadgen"
 	"github.com/tumblemetrics/tumble/internal/tcpproxy"
-	"github.com/tumblemetrics/tumble/leader"
-	"github.com/tumblemetrics/tumble/loadgen"
 	"github.com/tumblemetrics/tumble/replay"
 	"github.com/tumblemetrics/tumble/sample"
+	"github.com/tumblemetrics/tumble/shard/clusterstatus"
+	"github.com/tumblemetrics/tumble/shard/leader"
 	"github.com/tumblemetrics/tumble/storage"
-	"github.com/tumblemetrics/tumble/windowlog"
 )
 
 var chaosKills = flag.Int("chaos.kills", 3, "leaders TestChaos kills with SIGKILL (make chaos: 20)")

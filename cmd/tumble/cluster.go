@@ -17,9 +17,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 
-	"github.com/tumblemetrics/tumble/fanout"
-	"github.com/tumblemetrics/tumble/leader"
-	"github.com/tumblemetrics/tumble/placement"
+	"github.com/tumblemetrics/tumble/query/fanout"
+	"github.com/tumblemetrics/tumble/shard/leader"
+	"github.com/tumblemetrics/tumble/shard/placement"
 )
 
 // clusterNode is what a node of a cluster adds to the server: its etcd

@@ -11,12 +11,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tumblemetrics/tumble/aggregator"
-	"github.com/tumblemetrics/tumble/leader"
-	"github.com/tumblemetrics/tumble/placement"
-	"github.com/tumblemetrics/tumble/replica"
-	"github.com/tumblemetrics/tumble/selection"
+	"github.com/tumblemetrics/tumble/flush/selection"
+	"github.com/tumblemetrics/tumble/flush/windowlog"
+	"github.com/tumblemetrics/tumble/shard/leader"
+	"github.com/tumblemetrics/tumble/shard/placement"
+	"github.com/tumblemetrics/tumble/shard/replica"
 	"github.com/tumblemetrics/tumble/storage"
-	"github.com/tumblemetrics/tumble/windowlog"
 )
 
 // clusterShard is this node's replica of one shard of a cluster: its own

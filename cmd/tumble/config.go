@@ -9,9 +9,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/tumblemetrics/tumble/placement"
-	"github.com/tumblemetrics/tumble/router"
 	"github.com/tumblemetrics/tumble/shard"
+	"github.com/tumblemetrics/tumble/shard/placement"
+	"github.com/tumblemetrics/tumble/shard/router"
 )
 
 // Config is tumble's configuration file. Unknown keys are errors.

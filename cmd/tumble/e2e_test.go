@@ -25,9 +25,9 @@ import (
 	"github.com/tumblemetrics/tumble/internal/kafkatest"
 	"github.com/tumblemetrics/tumble/internal/promtooltest"
 	"github.com/tumblemetrics/tumble/replay"
-	"github.com/tumblemetrics/tumble/router"
 	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
+	"github.com/tumblemetrics/tumble/shard/router"
 )
 
 // TestEndToEndKfake runs the end-to-end scenario against the in-process

@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tumblemetrics/tumble/loadgen"
+	"github.com/tumblemetrics/tumble/internal/loadgen"
 	"github.com/tumblemetrics/tumble/sample"
 )
 

@@ -22,11 +22,11 @@ import (
 
 	"github.com/tumblemetrics/tumble/internal/childproc"
 	"github.com/tumblemetrics/tumble/internal/kafkatest"
-	"github.com/tumblemetrics/tumble/loadgen"
+	"github.com/tumblemetrics/tumble/internal/loadgen"
 	"github.com/tumblemetrics/tumble/replay"
-	"github.com/tumblemetrics/tumble/router"
 	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
+	"github.com/tumblemetrics/tumble/shard/router"
 )
 
 // The field the event-time test builds: a raw topic of several partitions

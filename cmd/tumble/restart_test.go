@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tumblemetrics/tumble/internal/kafkatest"
-	"github.com/tumblemetrics/tumble/router"
+	"github.com/tumblemetrics/tumble/shard/router"
 )
 
 // TestRestartKill runs tumble as its own process against a real Kafka

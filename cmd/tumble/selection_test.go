@@ -13,11 +13,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tumblemetrics/tumble/flush/selection"
+	"github.com/tumblemetrics/tumble/flush/windowlog"
+	"github.com/tumblemetrics/tumble/query/selectionfeed"
 	"github.com/tumblemetrics/tumble/replay"
 	"github.com/tumblemetrics/tumble/sample"
-	"github.com/tumblemetrics/tumble/selection"
-	"github.com/tumblemetrics/tumble/selectionfeed"
-	"github.com/tumblemetrics/tumble/windowlog"
 )
 
 // wantSelections returns the final selections the example rules make of

@@ -23,17 +23,17 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tumblemetrics/tumble/aggregator"
-	"github.com/tumblemetrics/tumble/fanout"
-	"github.com/tumblemetrics/tumble/leader"
-	"github.com/tumblemetrics/tumble/placement"
-	"github.com/tumblemetrics/tumble/queryapi"
-	"github.com/tumblemetrics/tumble/replica"
-	"github.com/tumblemetrics/tumble/router"
+	"github.com/tumblemetrics/tumble/flush/windowlog"
+	"github.com/tumblemetrics/tumble/query/fanout"
+	"github.com/tumblemetrics/tumble/query/promapi"
+	"github.com/tumblemetrics/tumble/query/selectionfeed"
 	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
-	"github.com/tumblemetrics/tumble/selectionfeed"
+	"github.com/tumblemetrics/tumble/shard/leader"
+	"github.com/tumblemetrics/tumble/shard/placement"
+	"github.com/tumblemetrics/tumble/shard/replica"
+	"github.com/tumblemetrics/tumble/shard/router"
 	"github.com/tumblemetrics/tumble/storage"
-	"github.com/tumblemetrics/tumble/windowlog"
 )
 
 // server is one tumble node: a router, replicas of shards, each shard with
@@ -260,9 +260,9 @@ func (s *server) run(ctx context.Context) error {
 		}, kopts...))
 	})
 
-	api, err := queryapi.New(queryapi.Options{
+	api, err := promapi.New(promapi.Options{
 		Queryable: queryable, ExemplarQueryable: queryable,
-		BuildInfo: queryapi.BuildInfo{Version: version}, Logger: s.log,
+		BuildInfo: promapi.BuildInfo{Version: version}, Logger: s.log,
 	})
 	if err != nil {
 		return err

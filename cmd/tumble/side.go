@@ -11,9 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tumblemetrics/tumble/aggregator"
-	"github.com/tumblemetrics/tumble/router"
+	"github.com/tumblemetrics/tumble/flush/selection"
 	"github.com/tumblemetrics/tumble/sample"
-	"github.com/tumblemetrics/tumble/selection"
+	"github.com/tumblemetrics/tumble/shard/router"
 )
 
 // sidePublisher writes what the node's leading replicas offer besides

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tumblemetrics/tumble/clusterstatus"
-	"github.com/tumblemetrics/tumble/placement"
+	"github.com/tumblemetrics/tumble/shard/clusterstatus"
+	"github.com/tumblemetrics/tumble/shard/placement"
 )
 
 // The status endpoints, in the Prometheus API's envelope:

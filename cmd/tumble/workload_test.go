@@ -11,7 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tumblemetrics/tumble/loadgen"
+	"github.com/tumblemetrics/tumble/internal/loadgen"
 	"github.com/tumblemetrics/tumble/replay"
 	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tumblemetrics/tumble/clusterstatus"
+	"github.com/tumblemetrics/tumble/shard/clusterstatus"
 )
 
 // clusterStatusCmd prints the cluster's status as a node serves it.

@@ -12,11 +12,11 @@ import (
 // TestClusterStatus asks a node that answers with a report, one that runs
 // alone, and an address where nothing listens.
 func TestClusterStatus(t *testing.T) {
-	report, err := os.ReadFile("../../clusterstatus/testdata/report.json")
+	report, err := os.ReadFile("../../shard/clusterstatus/testdata/report.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	table, err := os.ReadFile("../../clusterstatus/testdata/report.golden.txt")
+	table, err := os.ReadFile("../../shard/clusterstatus/testdata/report.golden.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/tumblemetrics/tumble/loadgen"
+	"github.com/tumblemetrics/tumble/internal/loadgen"
 	"github.com/tumblemetrics/tumble/sample"
 )
 

@@ -19,7 +19,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/tumblemetrics/tumble/placement"
+	"github.com/tumblemetrics/tumble/shard/placement"
 )
 
 // etcdFlags are the flags of every placement command: where etcd is and

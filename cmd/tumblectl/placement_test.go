@@ -12,7 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tumblemetrics/tumble/internal/etcdtest"
-	"github.com/tumblemetrics/tumble/placement"
+	"github.com/tumblemetrics/tumble/shard/placement"
 )
 
 // showJSON runs placement show --json and decodes what it prints.

@@ -15,8 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 
-	"github.com/tumblemetrics/tumble/selection"
-	"github.com/tumblemetrics/tumble/selectionfeed"
+	"github.com/tumblemetrics/tumble/flush/selection"
+	"github.com/tumblemetrics/tumble/query/selectionfeed"
 )
 
 // TestTracesWatch: traces watch prints the selections of the feed, keeps

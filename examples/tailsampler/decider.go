@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tumblemetrics/tumble/selection"
+	"github.com/tumblemetrics/tumble/flush/selection"
 )
 
 // Defaults of Options.

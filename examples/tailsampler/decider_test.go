@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tumblemetrics/tumble/selection"
+	"github.com/tumblemetrics/tumble/flush/selection"
 )
 
 var t0 = time.Date(2025, 11, 22, 8, 26, 40, 0, time.UTC)

@@ -12,8 +12,8 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/tumblemetrics/tumble/selection"
-	"github.com/tumblemetrics/tumble/selectionfeed"
+	"github.com/tumblemetrics/tumble/flush/selection"
+	"github.com/tumblemetrics/tumble/query/selectionfeed"
 )
 
 // RunOptions says where Run watches the feed from and where it keeps its

@@ -14,9 +14,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 
-	"github.com/tumblemetrics/tumble/selection"
-	"github.com/tumblemetrics/tumble/selection/selectionpb"
-	"github.com/tumblemetrics/tumble/selectionfeed"
+	"github.com/tumblemetrics/tumble/flush/selection"
+	"github.com/tumblemetrics/tumble/flush/selection/selectionpb"
+	"github.com/tumblemetrics/tumble/query/selectionfeed"
 )
 
 // fakeFeed serves each Watch call the next of its scripts, and sends the

@@ -3,8 +3,8 @@
 // was generated from the file as it is now. A test of each generated
 // package calls it:
 //
-//	protosync.CheckFile(t, "query.proto", fanoutpb.File_fanout_fanoutpb_query_proto)
-//	protosync.CheckService(t, fanoutpb.File_fanout_fanoutpb_query_proto, &fanoutpb.Query_ServiceDesc)
+//	protosync.CheckFile(t, "query.proto", fanoutpb.File_query_fanout_fanoutpb_query_proto)
+//	protosync.CheckService(t, fanoutpb.File_query_fanout_fanoutpb_query_proto, &fanoutpb.Query_ServiceDesc)
 //
 // The comparison covers what changes the bytes on the wire or the calls
 // a client makes: the package, each message's fields (label, type, name,

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tumblemetrics/tumble/selection/selectionpb"
+	"github.com/tumblemetrics/tumble/flush/selection/selectionpb"
 )
 
 func TestDeclared(t *testing.T) {
@@ -53,7 +53,7 @@ message Req {
 // TestGenerated compares the selection service's generated code with its
 // .proto file, as it is and with each kind of change that must be seen.
 func TestGenerated(t *testing.T) {
-	b, err := os.ReadFile("../../selection/selectionpb/selection.proto")
+	b, err := os.ReadFile("../../flush/selection/selectionpb/selection.proto")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestGenerated(t *testing.T) {
 		t.Fatal("selection.proto declares no service Selections")
 	}
 	service := src[start : start+n+len("\n}\n")]
-	fd := selectionpb.File_selection_selectionpb_selection_proto
+	fd := selectionpb.File_flush_selection_selectionpb_selection_proto
 	tests := []struct {
 		name      string
 		old, new  string
@@ -107,5 +107,5 @@ func TestGenerated(t *testing.T) {
 }
 
 func TestCheckService(t *testing.T) {
-	CheckService(t, selectionpb.File_selection_selectionpb_selection_proto, &selectionpb.Selections_ServiceDesc)
+	CheckService(t, selectionpb.File_flush_selection_selectionpb_selection_proto, &selectionpb.Selections_ServiceDesc)
 }

@@ -27,7 +27,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tumblemetrics/tumble/examples/tailsampler"
-	"github.com/tumblemetrics/tumble/selectionfeed"
+	"github.com/tumblemetrics/tumble/query/selectionfeed"
 )
 
 func main() {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tumblemetrics/tumble/examples/tailsampler"
-	"github.com/tumblemetrics/tumble/selection"
+	"github.com/tumblemetrics/tumble/flush/selection"
 )
 
 func TestKeepHandler(t *testing.T) {

@@ -108,8 +108,8 @@ func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	if sr == nil {
 		sr = a.newSeries(t, typ)
 	} else if sr.target != t {
-		// The same series; its selection may have changed.
-		if a.opts.Candidates && !sr.target.Select.Equal(t.Select) {
+		// The same series; its selection spec may have changed.
+		if a.opts.Candidates && !sr.target.Selects.Equal(t.Selects) {
 			sr.cand = newCandState(t, sr.aggs)
 		}
 		sr.target = t

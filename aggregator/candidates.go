@@ -3,7 +3,7 @@ package aggregator
 import "math"
 
 // Candidates: a tail-based sampler decides some seconds after a trace ends,
-// often before the window that will select it (Target.Select) closes. So,
+// often before the window that will select it (Target.Selects) closes. So,
 // while a window of the target's finest policy is open, a sample with a
 // trace whose value exceeds a threshold taken from the series' previous
 // window is offered at once as a candidate: for a selected quantile q,
@@ -52,11 +52,11 @@ type candAgg struct {
 // newCandState returns the candidate state of a series of t keeping aggs,
 // or nil when it selects nothing.
 func newCandState(t *Target, aggs Set) candState {
-	if t.Select == nil {
+	if t.Selects == nil {
 		return nil
 	}
 	var cs candState
-	for _, at := range (t.Select.Aggregations & aggs).Types() {
+	for _, at := range (t.Selects.Aggregations & aggs).Types() {
 		if at.IsQuantile() || at == Max {
 			cs = append(cs, candAgg{t: at, threshold: math.NaN(), start: math.MinInt64})
 		}

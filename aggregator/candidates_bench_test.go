@@ -64,8 +64,8 @@ func BenchmarkCandidateHits(b *testing.B) {
 			points = a.Advance(g.NowMs(), points[:0])
 			for i := range points {
 				p := &points[i]
-				sel := p.Target.Select
-				if sel == nil || !sel.Aggregations.Has(p.Aggregation) || p.Policy != p.Target.Policies[0] ||
+				spec := p.Target.Selects
+				if spec == nil || !spec.Aggregations.Has(p.Aggregation) || p.Policy != p.Target.Policies[0] ||
 					!p.HasExemplar || p.Exemplar.TraceID.IsZero() {
 					continue
 				}

@@ -12,7 +12,7 @@ func TestCandidates(t *testing.T) {
 	p1m := Policy{Resolution: time.Minute, Retention: 40 * 24 * time.Hour}
 	selected := func(aggs Set, sel Set) *Target {
 		tg := NewTarget("lat", nil, aggs, []Policy{p10s, p1m}, NoTransform, NoTransform)
-		tg.Select = &Selection{Rule: "r", Aggregations: sel}
+		tg.Selects = &SelectionSpec{Rule: "r", Aggregations: sel}
 		return tg
 	}
 	trace := func(i int) sample.TraceID { return sample.TraceID{15: byte(i), 14: byte(i >> 8), 0: 1} }

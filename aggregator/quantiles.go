@@ -471,7 +471,7 @@ var quantilesAscending = []Type{P10, P20, P25, P30, P40, Median, P50, P60, P70, 
 
 // prepare readies an exact d for the quantiles of aggs: it copies the values
 // aside and selects their ranks in increasing order, each within what the
-// one before left above it, for little more than the cost of one selection.
+// one before left above it, for little more than the cost of one selectRank.
 // The values stay valid until the next prepare.
 func (q *quantileState) prepare(d *dist, aggs Set) {
 	if d.h != nil {

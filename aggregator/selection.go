@@ -2,11 +2,11 @@ package aggregator
 
 import "math"
 
-// Selection says which points of a target name a trace for a tail-based
+// SelectionSpec says which points of a target name a trace for a tail-based
 // trace sampler, and how many its rule and its tenant may name: a point of
 // one of Aggregations, of the target's finest storage policy, whose
 // exemplar has a trace ID, is a selection (package selection).
-type Selection struct {
+type SelectionSpec struct {
 	// Rule names the rule the target comes from.
 	Rule string
 	// Aggregations are those whose points select their exemplar's trace;
@@ -22,8 +22,8 @@ type Selection struct {
 	TenantPerSecond float64
 }
 
-// Valid reports whether s is a selection a target may carry.
-func (s *Selection) Valid() bool {
+// Valid reports whether s is a spec a target may carry.
+func (s *SelectionSpec) Valid() bool {
 	if s.Aggregations == 0 || !s.Aggregations.Valid() {
 		return false
 	}
@@ -38,7 +38,7 @@ func (s *Selection) Valid() bool {
 func validRate(r float64) bool { return r >= 0 && !math.IsInf(r, 0) && !math.IsNaN(r) }
 
 // Equal reports whether s and o select alike; nil selects nothing.
-func (s *Selection) Equal(o *Selection) bool {
+func (s *SelectionSpec) Equal(o *SelectionSpec) bool {
 	if s == nil || o == nil {
 		return s == o
 	}

@@ -89,15 +89,15 @@ type Target struct {
 	Aggregations Set
 	Policies     []Policy // sorted by resolution, then retention; no duplicates
 	Pre, Post    Transform
-	// Select, if set, says which of the target's points name a trace for
+	// Selects, if set, says which of the target's points name a trace for
 	// tail-based sampling. It is not part of the pipeline: targets that
 	// differ only in it are the same series (Same), and the aggregator
 	// follows the latest one it is given.
-	Select *Selection
+	Selects *SelectionSpec
 	// Rule names the rule that made the target, for the counters kept
 	// per rule (see Options.OnLate); "" when it is not known (a target
 	// of a shard record written before records named rules). Like
-	// Select, it is not part of the series: targets that differ only in
+	// Selects, it is not part of the series: targets that differ only in
 	// it are the Same and share a Key.
 	Rule string
 }

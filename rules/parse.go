@@ -43,7 +43,7 @@ func Parse(filename string, data []byte) (*RuleSet, error) {
 	if root == nil {
 		return nil, errors.Join(p.errs...)
 	}
-	mappingNode, rollupNode, traces := p.document(root)
+	mappingNode, rollupNode, tenants := p.document(root)
 	mapping := p.ruleList(MappingRules, mappingNode)
 	rollup := p.ruleList(RollupRules, rollupNode)
 	if len(p.errs) > 0 {
@@ -53,7 +53,7 @@ func Parse(filename string, data []byte) (*RuleSet, error) {
 		})
 		return nil, errors.Join(p.errs...)
 	}
-	return newRuleSet(filename, mapping, rollup, traces), nil
+	return newRuleSet(filename, mapping, rollup, tenants), nil
 }
 
 // parser collects the faults of one file.
@@ -170,12 +170,13 @@ func (p *parser) yamlError(err error) {
 	p.errs = append(p.errs, e)
 }
 
-// document finds the two rule lists of the file.
-func (p *parser) document(root *yaml.Node) (mapping, rollup *yaml.Node, traces TraceSelection) {
+// document finds the two rule lists of the file and parses its
+// traceSelection.
+func (p *parser) document(root *yaml.Node) (mapping, rollup *yaml.Node, tenants SelectionTenants) {
 	root = resolve(root)
 	if isNull(root) {
 		p.fail(nil, root, "", emptyFile)
-		return nil, nil, traces
+		return nil, nil, tenants
 	}
 	rules, path := root, ""
 	if root.Kind == yaml.MappingNode && hasKey(root, "downsample") {
@@ -189,7 +190,7 @@ func (p *parser) document(root *yaml.Node) (mapping, rollup *yaml.Node, traces T
 			if len(p.errs) == 0 {
 				p.fail(nil, root, "downsample", "missing rules: want downsample.rules.mappingRules or rollupRules")
 			}
-			return nil, nil, traces
+			return nil, nil, tenants
 		}
 	}
 	found := false
@@ -200,13 +201,13 @@ func (p *parser) document(root *yaml.Node) (mapping, rollup *yaml.Node, traces T
 		case "rollupRules":
 			found, rollup = true, v
 		default:
-			traces = p.fileSelection(v, path)
+			tenants = p.fileTraceSelection(v, path)
 		}
 	})
 	if !found && len(p.errs) == 0 {
 		p.fail(nil, rules, path, emptyFile)
 	}
-	return mapping, rollup, traces
+	return mapping, rollup, tenants
 }
 
 // ruleList parses the rules of one list; it returns nil when any is wrong.

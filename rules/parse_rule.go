@@ -62,7 +62,7 @@ func (p *parser) common(rc *ruleCtx, r *Rule, f *ruleFields, key string, v *yaml
 		f.tagsNode = v
 		r.Tags, f.tagItems = p.tags(rc, v, "tags")
 	case "traceSelection":
-		p.ruleSelection(rc, r, v)
+		p.ruleTraceSelection(rc, r, v)
 	default:
 		return false
 	}
@@ -119,7 +119,7 @@ func (p *parser) mappingRule(rc *ruleCtx, n *yaml.Node) *Rule {
 		p.checkSupported(rc, r, aggs)
 		p.checkQuantileLabel(rc, r, &f, nil)
 	}
-	p.checkSelection(rc, r, n)
+	p.checkTraceSelection(rc, r, n)
 	if len(p.errs) > before {
 		return nil
 	}
@@ -192,7 +192,7 @@ func (p *parser) rollupRule(rc *ruleCtx, n *yaml.Node) *Rule {
 	}
 	p.checkSupported(rc, r, op.aggItems)
 	p.checkQuantileLabel(rc, r, &f, op)
-	p.checkSelection(rc, r, n)
+	p.checkTraceSelection(rc, r, n)
 	if len(p.errs) > before {
 		return nil
 	}

@@ -101,15 +101,15 @@ type Rule struct {
 	Pre, Post aggregator.Transform
 
 	// TraceAggregations are the aggregations whose points select their
-	// exemplar's trace (see TraceSelection); TracesPerSecond caps the
+	// exemplar's trace (the rule's traceSelection); TracesPerSecond caps the
 	// rule's selections across the cluster (0: no cap).
 	TraceAggregations aggregator.Set
 	TracesPerSecond   float64
 
-	selectGiven     bool      // the rule has a traceSelection field
-	selectAggsGiven bool      // with an aggregations field
-	selectItems     []aggItem // its aggregations, for errors
-	file            *TraceSelection
+	selectGiven     bool              // the rule has a traceSelection field
+	selectAggsGiven bool              // with an aggregations field
+	selectItems     []aggItem         // its aggregations, for errors
+	tenants         *SelectionTenants // the file's
 }
 
 // String names the rule as errors do: `rollupRules "by route"`.
@@ -224,7 +224,7 @@ func (r *Rule) target(name string, ls sample.Labels, partial bool) *aggregator.T
 		return nil
 	}
 	t := aggregator.NewTarget(r.outputName(name), out, r.Aggregations, r.Policies, r.Pre, r.Post)
-	t.Select = r.selection(out, r.file)
+	t.Selects = r.selectionSpec(out, r.tenants)
 	t.Rule = r.label()
 	return t
 }
@@ -247,22 +247,22 @@ type RuleSet struct {
 	rules    []*Rule // mapping rules, then rollup rules
 	nMapping int
 	index    nameIndex
-	traces   TraceSelection
+	tenants  SelectionTenants
 }
 
-func newRuleSet(file string, mapping, rollup []*Rule, traces TraceSelection) *RuleSet {
-	rs := &RuleSet{file: file, nMapping: len(mapping), traces: traces}
+func newRuleSet(file string, mapping, rollup []*Rule, tenants SelectionTenants) *RuleSet {
+	rs := &RuleSet{file: file, nMapping: len(mapping), tenants: tenants}
 	rs.rules = append(append(rs.rules, mapping...), rollup...)
 	for i, r := range rs.rules {
 		r.ID = i
-		r.file = &rs.traces
+		r.tenants = &rs.tenants
 	}
 	rs.index = buildIndex(rs.rules)
 	return rs
 }
 
-// TraceSelection returns the file-wide settings of trace selection.
-func (rs *RuleSet) TraceSelection() TraceSelection { return rs.traces }
+// SelectionTenants returns the file-wide settings of trace selection.
+func (rs *RuleSet) SelectionTenants() SelectionTenants { return rs.tenants }
 
 // File returns the file name the rules were parsed from.
 func (rs *RuleSet) File() string { return rs.file }

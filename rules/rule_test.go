@@ -15,8 +15,8 @@ func TestTargetRule(t *testing.T) {
 	got := make([]string, len(res.Targets))
 	for i, tg := range res.Targets {
 		got[i] = tg.Rule
-		if tg.Select != nil && tg.Select.Rule != tg.Rule {
-			t.Errorf("target %s: selection of rule %q, target of %q", targetString(tg), tg.Select.Rule, tg.Rule)
+		if tg.Selects != nil && tg.Selects.Rule != tg.Rule {
+			t.Errorf("target %s: selection spec of rule %q, target of %q", targetString(tg), tg.Selects.Rule, tg.Rule)
 		}
 	}
 	// "keep api again" makes the target of "keep api".

@@ -36,12 +36,14 @@ import (
 const DefaultTracesPerSecond = 100
 
 var (
-	ruleSelectionFields = []string{"aggregations", "maxPerSecond"}
-	fileSelectionFields = []string{"tenantLabel", "tenantMaxPerSecond"}
+	ruleTraceSelectionFields = []string{"aggregations", "maxPerSecond"}
+	fileTraceSelectionFields = []string{"tenantLabel", "tenantMaxPerSecond"}
 )
 
-// TraceSelection is the file-wide part of trace selection.
-type TraceSelection struct {
+// SelectionTenants is the file-wide part of a rule file's traceSelection:
+// which tenant each output series belongs to, and how many selections
+// each tenant may have.
+type SelectionTenants struct {
 	// TenantLabel names the label whose value on an output series is the
 	// series' tenant; "" means every series has the tenant "".
 	TenantLabel string
@@ -50,12 +52,12 @@ type TraceSelection struct {
 	TenantPerSecond float64
 }
 
-// ruleSelection parses a rule's traceSelection field.
-func (p *parser) ruleSelection(rc *ruleCtx, r *Rule, n *yaml.Node) {
+// ruleTraceSelection parses a rule's traceSelection field.
+func (p *parser) ruleTraceSelection(rc *ruleCtx, r *Rule, n *yaml.Node) {
 	r.selectGiven = true
 	r.TracesPerSecond = DefaultTracesPerSecond
 	const path = "traceSelection"
-	p.fields(rc, n, path, ruleSelectionFields, func(key string, _, v *yaml.Node) {
+	p.fields(rc, n, path, ruleTraceSelectionFields, func(key string, _, v *yaml.Node) {
 		field := path + "." + key
 		switch key {
 		case "aggregations":
@@ -88,9 +90,9 @@ func (p *parser) rate(rc *ruleCtx, n *yaml.Node, path string) float64 {
 	return f
 }
 
-// checkSelection settles a rule's trace selection once its aggregations
-// are known.
-func (p *parser) checkSelection(rc *ruleCtx, r *Rule, n *yaml.Node) {
+// checkTraceSelection settles a rule's trace selection once its
+// aggregations are known.
+func (p *parser) checkTraceSelection(rc *ruleCtx, r *Rule, n *yaml.Node) {
 	if !r.selectGiven {
 		r.TracesPerSecond = DefaultTracesPerSecond
 	}
@@ -114,11 +116,11 @@ func (p *parser) checkSelection(rc *ruleCtx, r *Rule, n *yaml.Node) {
 	}
 }
 
-// fileSelection parses the file's traceSelection field.
-func (p *parser) fileSelection(n *yaml.Node, path string) TraceSelection {
-	var ts TraceSelection
+// fileTraceSelection parses the file's traceSelection field.
+func (p *parser) fileTraceSelection(n *yaml.Node, path string) SelectionTenants {
+	var st SelectionTenants
 	path = join(path, "traceSelection")
-	p.fields(nil, n, path, fileSelectionFields, func(key string, _, v *yaml.Node) {
+	p.fields(nil, n, path, fileTraceSelectionFields, func(key string, _, v *yaml.Node) {
 		field := path + "." + key
 		switch key {
 		case "tenantLabel":
@@ -130,26 +132,26 @@ func (p *parser) fileSelection(n *yaml.Node, path string) TraceSelection {
 			case strings.HasPrefix(s, "__"):
 				p.fail(nil, v, field, fmt.Sprintf("label %q is internal: series carry no labels starting with __", s))
 			default:
-				ts.TenantLabel = s
+				st.TenantLabel = s
 			}
 		case "tenantMaxPerSecond":
-			ts.TenantPerSecond = p.rate(nil, v, field)
+			st.TenantPerSecond = p.rate(nil, v, field)
 		}
 	})
-	return ts
+	return st
 }
 
-// selection returns the trace selection of the rule's output series with
-// labels out, or nil.
-func (r *Rule) selection(out sample.Labels, ts *TraceSelection) *aggregator.Selection {
+// selectionSpec returns the selection spec of the rule's output series
+// with labels out, or nil when the rule selects no trace.
+func (r *Rule) selectionSpec(out sample.Labels, st *SelectionTenants) *aggregator.SelectionSpec {
 	if r.TraceAggregations == 0 {
 		return nil
 	}
-	s := &aggregator.Selection{Rule: r.label(), Aggregations: r.TraceAggregations, PerSecond: r.TracesPerSecond}
-	if ts != nil {
-		s.TenantPerSecond = ts.TenantPerSecond
-		if ts.TenantLabel != "" {
-			s.Tenant, _ = out.Get(ts.TenantLabel)
+	s := &aggregator.SelectionSpec{Rule: r.label(), Aggregations: r.TraceAggregations, PerSecond: r.TracesPerSecond}
+	if st != nil {
+		s.TenantPerSecond = st.TenantPerSecond
+		if st.TenantLabel != "" {
+			s.Tenant, _ = out.Get(st.TenantLabel)
 		}
 	}
 	return s

@@ -44,33 +44,33 @@ rollupRules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rs.TraceSelection(); got != (TraceSelection{TenantLabel: "team", TenantPerSecond: 50}) {
-		t.Errorf("file selection %+v", got)
+	if got, want := rs.SelectionTenants(), (SelectionTenants{TenantLabel: "team", TenantPerSecond: 50}); got != want {
+		t.Errorf("selection tenants: got %+v, want %+v", got, want)
 	}
 	m := NewMatcher(rs, MatcherOptions{})
 	in := sample.Labels{{Name: "route", Value: "/pay"}, {Name: "team", Value: "payments"}}
 	for _, tc := range []struct {
 		metric string
-		want   *aggregator.Selection
+		want   *aggregator.SelectionSpec
 	}{
-		{"a", &aggregator.Selection{Rule: "defaults", Aggregations: aggregator.SetOf(aggregator.P99), PerSecond: DefaultTracesPerSecond, Tenant: "payments", TenantPerSecond: 50}},
-		{"b", &aggregator.Selection{Rule: "p99 listed", Aggregations: aggregator.SetOf(aggregator.P99), PerSecond: DefaultTracesPerSecond, Tenant: "payments", TenantPerSecond: 50}},
+		{"a", &aggregator.SelectionSpec{Rule: "defaults", Aggregations: aggregator.SetOf(aggregator.P99), PerSecond: DefaultTracesPerSecond, Tenant: "payments", TenantPerSecond: 50}},
+		{"b", &aggregator.SelectionSpec{Rule: "p99 listed", Aggregations: aggregator.SetOf(aggregator.P99), PerSecond: DefaultTracesPerSecond, Tenant: "payments", TenantPerSecond: 50}},
 		{"c", nil},
-		{"d", &aggregator.Selection{Rule: "chosen", Aggregations: aggregator.SetOf(aggregator.P999, aggregator.Max), PerSecond: 2.5, Tenant: "payments", TenantPerSecond: 50}},
+		{"d", &aggregator.SelectionSpec{Rule: "chosen", Aggregations: aggregator.SetOf(aggregator.P999, aggregator.Max), PerSecond: 2.5, Tenant: "payments", TenantPerSecond: 50}},
 		{"e", nil},
-		{"f", &aggregator.Selection{Rule: "rollup without the tenant", Aggregations: aggregator.SetOf(aggregator.P99), TenantPerSecond: 50}},
+		{"f", &aggregator.SelectionSpec{Rule: "rollup without the tenant", Aggregations: aggregator.SetOf(aggregator.P99), TenantPerSecond: 50}},
 	} {
 		s := sample.Sample{Name: tc.metric, Labels: in, Type: sample.Timer, Value: 1}
 		res := m.Match(&s)
 		if len(res.Targets) != 1 {
 			t.Fatalf("%s: %d targets", tc.metric, len(res.Targets))
 		}
-		got := res.Targets[0].Select
+		got := res.Targets[0].Selects
 		if !got.Equal(tc.want) {
-			t.Errorf("%s: selection %+v, want %+v", tc.metric, got, tc.want)
+			t.Errorf("%s: selection spec %+v, want %+v", tc.metric, got, tc.want)
 		}
 		if got != nil && !got.Valid() {
-			t.Errorf("%s: selection %+v not valid", tc.metric, got)
+			t.Errorf("%s: selection spec %+v not valid", tc.metric, got)
 		}
 	}
 }

@@ -48,8 +48,8 @@
 //	           then, if the target names its rule: 0 (1 byte), rule (not empty),
 //	           then, if the target selects traces: trace aggregations (uvarint bit set, not 0), rule,
 //	           traces per second (8 bytes LE IEEE 754), tenant, tenant traces per second (8 bytes)
-//	           (earlier versions: no rule name; the 0 cannot start a selection, whose trace
-//	           aggregations are never empty, so both forms decode. Replicas of earlier
+//	           (earlier versions: no rule name; the 0 cannot start a selection spec, whose
+//	           trace aggregations are never empty, so both forms decode. Replicas of earlier
 //	           versions refuse a spec with a rule name: upgrade them before the routers.)
 //	watermark: 2, router ID, watermark ms (varint) (earlier versions: one watermark per router)
 //	partition watermarks:

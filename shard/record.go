@@ -115,12 +115,12 @@ func appendSpec(dst []byte, t *aggregator.Target) []byte {
 		dst = append(dst, specRule)
 		dst = appendString(dst, t.Rule)
 	}
-	if sel := t.Select; sel != nil {
-		dst = binary.AppendUvarint(dst, uint64(sel.Aggregations))
-		dst = appendString(dst, sel.Rule)
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(sel.PerSecond))
-		dst = appendString(dst, sel.Tenant)
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(sel.TenantPerSecond))
+	if ss := t.Selects; ss != nil {
+		dst = binary.AppendUvarint(dst, uint64(ss.Aggregations))
+		dst = appendString(dst, ss.Rule)
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(ss.PerSecond))
+		dst = appendString(dst, ss.Tenant)
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(ss.TenantPerSecond))
 	}
 	n := len(dst) - start
 	if n > math.MaxUint16 {
@@ -133,10 +133,10 @@ func appendSpec(dst []byte, t *aggregator.Target) []byte {
 }
 
 // specRule, after a spec's transforms, says the name of the target's rule
-// follows. A selection cannot start with it: it would be a uvarint 0, no
-// trace aggregation, which no valid selection has. Specs written before
-// rules were named go from the transforms to the selection, if any, and
-// still decode, with no rule.
+// follows. A selection spec cannot start with it: it would be a uvarint 0,
+// no trace aggregation, which no valid selection spec has. Specs written
+// before rules were named go from the transforms to the selection spec, if
+// any, and still decode, with no rule.
 const specRule = 0
 
 // RouterLeft is the watermark a router of an earlier version wrote when it
@@ -316,19 +316,19 @@ func (d *Decoder) target(spec []byte) (*aggregator.Target, error) {
 			dec.fail("empty rule")
 		}
 	}
-	var sel *aggregator.Selection
+	var ss *aggregator.SelectionSpec
 	if dec.err == nil && dec.off < len(spec) {
-		sel = &aggregator.Selection{Aggregations: aggregator.Set(dec.uvarint("trace aggregations"))}
-		sel.Rule = dec.string("rule")
-		sel.PerSecond = math.Float64frombits(binary.LittleEndian.Uint64(dec.bytes(8, "traces per second")))
-		sel.Tenant = dec.string("tenant")
-		sel.TenantPerSecond = math.Float64frombits(binary.LittleEndian.Uint64(dec.bytes(8, "tenant traces per second")))
+		ss = &aggregator.SelectionSpec{Aggregations: aggregator.Set(dec.uvarint("trace aggregations"))}
+		ss.Rule = dec.string("rule")
+		ss.PerSecond = math.Float64frombits(binary.LittleEndian.Uint64(dec.bytes(8, "traces per second")))
+		ss.Tenant = dec.string("tenant")
+		ss.TenantPerSecond = math.Float64frombits(binary.LittleEndian.Uint64(dec.bytes(8, "tenant traces per second")))
 	}
 	if err := dec.end(); err != nil {
 		return nil, err
 	}
-	if sel != nil && !sel.Valid() {
-		return nil, fmt.Errorf("%w: invalid trace selection %+v", ErrRecord, *sel)
+	if ss != nil && !ss.Valid() {
+		return nil, fmt.Errorf("%w: invalid selection spec %+v", ErrRecord, *ss)
 	}
 	for i := 1; i < len(ls); i++ {
 		if ls[i-1].Name >= ls[i].Name {
@@ -351,7 +351,7 @@ func (d *Decoder) target(spec []byte) (*aggregator.Target, error) {
 		return nil, fmt.Errorf("%w: unknown transform", ErrRecord)
 	}
 	t := aggregator.NewTarget(name, ls, aggs, ps, pre, post)
-	t.Select, t.Rule = sel, rule
+	t.Selects, t.Rule = ss, rule
 	if d.targets == nil || d.n >= maxCachedTargets {
 		d.targets, d.n = map[uint64][]cached{}, 0
 	}

@@ -26,7 +26,7 @@ func testTarget() *aggregator.Target {
 // selectedTarget is testTarget selecting P99 traces.
 func selectedTarget() *aggregator.Target {
 	t := testTarget()
-	t.Select = &aggregator.Selection{Rule: "latency by route", Aggregations: aggregator.SetOf(aggregator.P99), PerSecond: 2.5, Tenant: "payments", TenantPerSecond: 40}
+	t.Selects = &aggregator.SelectionSpec{Rule: "latency by route", Aggregations: aggregator.SetOf(aggregator.P99), PerSecond: 2.5, Tenant: "payments", TenantPerSecond: 40}
 	return t
 }
 
@@ -43,7 +43,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	}{
 		{"no rule", selectedTarget(), testTarget()},
 		{"rules", ruled(selectedTarget(), "latency by route"), ruled(testTarget(), "mem")},
-		{"a rule without selection", selectedTarget(), ruled(testTarget(), "mem")},
+		{"a rule without a selection spec", selectedTarget(), ruled(testTarget(), "mem")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := tc.tg
@@ -166,8 +166,8 @@ func TestRecordMalformed(t *testing.T) {
 	good := AppendSample(nil, tg, 1, &s)
 	withTrace := sample.Sample{Type: sample.Gauge, TraceID: sample.TraceID{1}}
 	traced := AppendSample(nil, tg, 1, &withTrace)
-	badSelect := selectedTarget()
-	badSelect.Select.Aggregations = aggregator.SetOf(aggregator.Sum)
+	badSpec := selectedTarget()
+	badSpec.Selects.Aggregations = aggregator.SetOf(aggregator.Sum)
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -185,7 +185,7 @@ func TestRecordMalformed(t *testing.T) {
 		{"topic twice", AppendPartitions(nil, "r", []RawTopic{{"raw", 1}, {"raw", 1}}, nil)},
 		{"partitions out of order", []byte{KindPartitions, 1, 'r', 1, 1, 'x', 8, 2, 4, 10, 3, 10}},
 		{"too many partitions", AppendPartitions(nil, "r", []RawTopic{{"raw", MaxRawPartitions + 1}}, nil)},
-		{"selection of an aggregation without a sample", AppendSample(nil, badSelect, 1, &s)},
+		{"selection spec of an aggregation without a sample", AppendSample(nil, badSpec, 1, &s)},
 		{"empty rule", specTail(good, specRule, 0)},
 		{"rule past the spec", specTail(good, specRule, 5, 'a', 'b')},
 		{"rule marker twice", specTail(good, specRule, 1, 'a', specRule, 1, 'b')},

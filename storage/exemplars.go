@@ -46,7 +46,7 @@ func (q exemplarQuerier) Select(start, end int64, matchers ...[]*labels.Matcher)
 		} else {
 			to = math.MaxInt64
 		}
-		sel, err := q.db.selection(start, to, true, ms)
+		sel, err := q.db.find(start, to, true, ms)
 		if err != nil {
 			return nil, err
 		}

@@ -912,8 +912,8 @@ func sameExemplars(got, want []exemplar.QueryResult) error {
 	return nil
 }
 
-// TestExemplarQuerierOpenEnd: a selection that ends at math.MaxInt64, "no
-// end", finds the exemplars.
+// TestExemplarQuerierOpenEnd: a Select whose range ends at math.MaxInt64,
+// "no end", finds the exemplars.
 func TestExemplarQuerierOpenEnd(t *testing.T) {
 	db, err := storage.Open(t.TempDir(), promqlDBOptions)
 	if err != nil {

@@ -68,16 +68,16 @@ func (c *chunkSource) bytes() ([]byte, error) {
 	return c.blk.Chunk(c.ref)
 }
 
-// selected is one series found by a selection, in one tier.
+// selected is one series that find returns, in one tier.
 type selected struct {
 	lset   labels.Labels
 	tier   *tier
 	chunks []chunkSource
 }
 
-// selection gathers the series matching ms with chunks in [mint, maxt],
-// one per label set (see Querier for which policy wins).
-func (db *DB) selection(mint, maxt int64, withChunks bool, ms []*labels.Matcher) ([]*selected, error) {
+// find gathers the series matching ms with chunks in [mint, maxt], one
+// per label set (see Querier for which policy wins).
+func (db *DB) find(mint, maxt int64, withChunks bool, ms []*labels.Matcher) ([]*selected, error) {
 	var pms, rest []*labels.Matcher
 	for _, m := range ms {
 		if m.Name == PolicyLabel {
@@ -202,7 +202,7 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *promstorage.SelectH
 	if err := ctx.Err(); err != nil {
 		return promstorage.ErrSeriesSet(err)
 	}
-	sel, err := q.db.selection(mint, maxt, true, ms)
+	sel, err := q.db.find(mint, maxt, true, ms)
 	if err != nil {
 		return promstorage.ErrSeriesSet(err)
 	}
@@ -212,7 +212,7 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *promstorage.SelectH
 // LabelValues implements storage.LabelQuerier: the values of name on the
 // series with points in the range that match ms.
 func (q *querier) LabelValues(ctx context.Context, name string, hints *promstorage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	sel, err := q.db.selection(q.mint, q.maxt, false, ms)
+	sel, err := q.db.find(q.mint, q.maxt, false, ms)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -227,7 +227,7 @@ func (q *querier) LabelValues(ctx context.Context, name string, hints *promstora
 
 // LabelNames implements storage.LabelQuerier.
 func (q *querier) LabelNames(ctx context.Context, hints *promstorage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	sel, err := q.db.selection(q.mint, q.maxt, false, ms)
+	sel, err := q.db.find(q.mint, q.maxt, false, ms)
 	if err != nil {
 		return nil, nil, err
 	}

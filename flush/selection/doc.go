@@ -19,7 +19,7 @@
 // and a new leader may repeat some.
 //
 // Caps keep a burst of slow requests from flooding the sampler: each rule,
-// and each tenant (named by a label, see rules.TraceSelection), may select
+// and each tenant (named by a label, see rules.SelectionTenants), may select
 // at most so many traces a second across the cluster. The caps are shared
 // out between the shards and counted per window of event time, with no
 // state from one window to the next (Budget), so that every replica of a

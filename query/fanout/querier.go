@@ -220,7 +220,7 @@ func (qr *querier) Select(ctx context.Context, _ bool, hints *promstorage.Select
 		Hints:    hintsToPB(hints),
 		NoPoints: hints != nil && hints.Func == "series",
 	}
-	sel := &selection{
+	sc := &selectCall{
 		q:     qr,
 		req:   req,
 		hints: hints,
@@ -231,7 +231,7 @@ func (qr *querier) Select(ctx context.Context, _ bool, hints *promstorage.Select
 	for shard := range int32(qr.q.opts.Shards) {
 		s := &shardSet{ch: make(chan []promstorage.Series, 2)}
 		sets[shard] = s
-		qr.wg.Go(func() { sel.read(ctx, shard, s) })
+		qr.wg.Go(func() { sc.read(ctx, shard, s) })
 	}
 	limit := 0
 	if hints != nil {

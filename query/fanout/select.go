@@ -19,9 +19,9 @@ import (
 // localBatch is how many series of a local replica are passed on at a time.
 const localBatch = 256
 
-// selection is one Select over every shard: what each shard is asked, and
+// selectCall is one Select over every shard: what each shard is asked, and
 // the bound on how many are read at once.
-type selection struct {
+type selectCall struct {
 	q     *querier
 	req   *fanoutpb.SelectRequest // without Shard and After, which each attempt sets
 	hints *promstorage.SelectHints
@@ -29,28 +29,28 @@ type selection struct {
 	sem   chan struct{}
 }
 
-// acquire takes one of the Concurrency slots of the selection; a shard
+// acquire takes one of the Concurrency slots of the call; a shard
 // holds one while it waits for a message of its replica or reads its local
 // one, never while it waits for the reader of its series.
-func (sel *selection) acquire(ctx context.Context) error {
+func (sc *selectCall) acquire(ctx context.Context) error {
 	select {
-	case sel.sem <- struct{}{}:
+	case sc.sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (sel *selection) release() { <-sel.sem }
+func (sc *selectCall) release() { <-sc.sem }
 
 // read passes the series of shard to s, from one replica after the other
 // until one has sent them all: a replica that fails part way is followed by
 // the next, which sends the series after the last one passed on. If none
 // can, the shard ends with an *UnavailableError among its warnings. read
 // closes s.ch when it returns.
-func (sel *selection) read(ctx context.Context, shard int32, s *shardSet) {
+func (sc *selectCall) read(ctx context.Context, shard int32, s *shardSet) {
 	defer close(s.ch)
-	qy := sel.q.q
+	qy := sc.q.q
 	var (
 		last   labels.Labels // the last series passed on
 		failed []ReplicaError
@@ -61,9 +61,9 @@ func (sel *selection) read(ctx context.Context, shard int32, s *shardSet) {
 			err error
 		)
 		if r.local != nil {
-			ann, err = sel.readLocal(ctx, r.local, s, &last)
+			ann, err = sc.readLocal(ctx, r.local, s, &last)
 		} else {
-			ann, err = sel.readRemote(ctx, shard, r.ep.Addr, s, &last)
+			ann, err = sc.readRemote(ctx, shard, r.ep.Addr, s, &last)
 		}
 		if err == nil {
 			s.warnings = ann
@@ -89,8 +89,8 @@ func (sel *selection) read(ctx context.Context, shard int32, s *shardSet) {
 // readRemote reads the series after *last from the replica at addr,
 // passing them on to s and moving *last as it does; it returns the
 // replica's annotations once it has passed on them all.
-func (sel *selection) readRemote(ctx context.Context, shard int32, addr string, s *shardSet, last *labels.Labels) (annotations.Annotations, error) {
-	qy := sel.q.q
+func (sc *selectCall) readRemote(ctx context.Context, shard int32, addr string, s *shardSet, last *labels.Labels) (annotations.Annotations, error) {
+	qy := sc.q.q
 	c, err := qy.client(addr)
 	if err != nil {
 		return nil, err
@@ -109,11 +109,11 @@ func (sel *selection) readRemote(ctx context.Context, shard int32, addr string, 
 
 	req := &fanoutpb.SelectRequest{
 		Shard:    shard,
-		Mint:     sel.req.Mint,
-		Maxt:     sel.req.Maxt,
-		Matchers: sel.req.Matchers,
-		Hints:    sel.req.Hints,
-		NoPoints: sel.req.NoPoints,
+		Mint:     sc.req.Mint,
+		Maxt:     sc.req.Maxt,
+		Matchers: sc.req.Matchers,
+		Hints:    sc.req.Hints,
+		NoPoints: sc.req.NoPoints,
 	}
 	if !last.IsEmpty() {
 		req.After = labelsToPB(*last)
@@ -126,7 +126,7 @@ func (sel *selection) readRemote(ctx context.Context, shard int32, addr string, 
 		ann     annotations.Annotations
 	)
 	for {
-		if err := sel.acquire(ctx); err != nil {
+		if err := sc.acquire(ctx); err != nil {
 			return nil, err
 		}
 		timer.Reset(qy.opts.AttemptTimeout)
@@ -139,7 +139,7 @@ func (sel *selection) readRemote(ctx context.Context, shard int32, addr string, 
 			msg, err = stream.Recv()
 		}
 		timer.Stop()
-		sel.release()
+		sc.release()
 		if err == io.EOF {
 			if pending != nil {
 				return nil, &errProtocol{"stream ended inside series " + pending.lset.String()}
@@ -191,17 +191,17 @@ func (sel *selection) readRemote(ctx context.Context, shard int32, addr string, 
 // as readRemote does. The series are passed on as the local storage returns
 // them, their points read when iterated; the local querier stays open until
 // the querier of the Select is closed.
-func (sel *selection) readLocal(ctx context.Context, sh Shard, s *shardSet, last *labels.Labels) (annotations.Annotations, error) {
-	lq, err := sh.Querier(sel.req.Mint, sel.req.Maxt)
+func (sc *selectCall) readLocal(ctx context.Context, sh Shard, s *shardSet, last *labels.Labels) (annotations.Annotations, error) {
+	lq, err := sh.Querier(sc.req.Mint, sc.req.Maxt)
 	if err != nil {
 		return nil, err
 	}
-	if !sel.q.keep(lq) {
+	if !sc.q.keep(lq) {
 		return nil, context.Canceled
 	}
-	set := lq.Select(ctx, true, sel.hints, sel.ms...)
+	set := lq.Select(ctx, true, sc.hints, sc.ms...)
 	for more := true; more; {
-		if err := sel.acquire(ctx); err != nil {
+		if err := sc.acquire(ctx); err != nil {
 			return nil, err
 		}
 		batch := make([]promstorage.Series, 0, localBatch)
@@ -214,13 +214,13 @@ func (sel *selection) readLocal(ctx context.Context, sh Shard, s *shardSet, last
 			if !last.IsEmpty() && labels.Compare(series.Labels(), *last) <= 0 {
 				continue
 			}
-			if sel.req.NoPoints {
+			if sc.req.NoPoints {
 				// As a remote replica would: the labels alone.
 				series = &floatSeries{lset: series.Labels()}
 			}
 			batch = append(batch, series)
 		}
-		sel.release()
+		sc.release()
 		if !more {
 			if err := set.Err(); err != nil {
 				return nil, err

@@ -534,11 +534,11 @@ func (r *Replica) store(points []aggregator.Point) error {
 }
 
 // selectable returns the selection p offers, if its target selects it:
-// a point of one of the selection's aggregations at the target's finest
-// policy, whose exemplar names a trace.
+// a point of one of the aggregations of the target's selection spec at its
+// finest policy, whose exemplar names a trace.
 func selectable(p *aggregator.Point) (selection.Pending, bool) {
-	sel := p.Target.Select
-	if sel == nil || !sel.Aggregations.Has(p.Aggregation) || p.Policy != p.Target.Policies[0] ||
+	spec := p.Target.Selects
+	if spec == nil || !spec.Aggregations.Has(p.Aggregation) || p.Policy != p.Target.Policies[0] ||
 		!p.HasExemplar || p.Exemplar.TraceID.IsZero() || !finite(p.Value) || !finite(p.Exemplar.Value) {
 		return selection.Pending{}, false
 	}
@@ -547,9 +547,9 @@ func selectable(p *aggregator.Point) (selection.Pending, bool) {
 			TraceID: selection.TraceID(p.Exemplar.TraceID), Name: p.SeriesName(), Labels: p.SeriesLabels().Map(),
 			Aggregation: p.Aggregation.String(), Value: p.Value,
 			SampleValue: p.Exemplar.Value, SampleMs: p.Exemplar.TimestampMs,
-			Rule: sel.Rule, Tenant: sel.Tenant,
+			Rule: spec.Rule, Tenant: spec.Tenant,
 		},
-		PerSecond: sel.PerSecond, TenantPerSecond: sel.TenantPerSecond,
+		PerSecond: spec.PerSecond, TenantPerSecond: spec.TenantPerSecond,
 	}, true
 }
 
@@ -562,7 +562,7 @@ func (r *Replica) offerCandidates() {
 	out := make([]selection.Selection, 0, len(r.cands))
 	for i := range r.cands {
 		c := &r.cands[i]
-		sel := c.Target.Select
+		spec := c.Target.Selects
 		if !finite(c.Threshold) || !finite(c.Sample.Value) {
 			continue
 		}
@@ -570,7 +570,7 @@ func (r *Replica) offerCandidates() {
 			TraceID: selection.TraceID(c.Sample.TraceID), Reason: selection.Candidate,
 			Name: c.SeriesName(), Labels: aggregator.OutputLabels(c.Target.Labels, c.Aggregation, c.Aggregations.Len()).Map(), Aggregation: c.Aggregation.String(), Policy: c.Policy.String(),
 			StartMs: c.StartMs, EndMs: c.EndMs, Value: c.Threshold, SampleValue: c.Sample.Value, SampleMs: c.Sample.TimestampMs,
-			Rule: sel.Rule, Tenant: sel.Tenant, Shard: r.opts.Shard,
+			Rule: spec.Rule, Tenant: spec.Tenant, Shard: r.opts.Shard,
 		})
 	}
 	clear(r.cands)

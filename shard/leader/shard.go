@@ -281,54 +281,46 @@ func (s *Shard) lead(ctx context.Context, sess *Session, el *concurrency.Electio
 	if s.opts.OnLead != nil {
 		s.opts.OnLead(term, from)
 	}
+	bound := leaseBound(lease)
 	lastMark := s.opts.Now()
-	for {
-		_, emitted := s.opts.Windows.State()
-		if emitted > from {
-			ws := s.opts.Windows.Between(from, emitted)
+	loop := emitLoop{
+		windows: s.opts.Windows,
+		emitter: s.opts.Emitter,
+		stamp: func(ws []windowlog.Window) {
 			for i := range ws {
 				ws[i].Leader, ws[i].Term = s.opts.Node, term
-				ends[ws[i].Policy] = max(ends[ws[i].Policy], ws[i].EndMs)
 			}
-			if !lease.Valid() {
-				return errLeaseLost
+			recordEnds(ends, ws)
+		},
+		bound: bound,
+		valid: lease.Valid,
+		// The mark follows each batch with windows; a watermark that
+		// moved with no window closing is recorded at most every
+		// MarkEvery.
+		emitted: func(ctx context.Context, ws []windowlog.Window, upto int64) error {
+			if !markDue(len(ws), s.opts.Now(), lastMark, s.opts.MarkEvery) {
+				return nil
 			}
-			err := untilLeaseEnds(ctx, lease, func(ctx context.Context) error {
-				return s.opts.Emitter.Emit(ctx, ws, lease.Valid)
+			m := Mark{Watermark: upto, Windows: ends, Leader: s.opts.Node, Term: term}
+			err := bound(ctx, func(ctx context.Context) error {
+				return writeMark(ctx, s.opts.Client, s.opts.Prefix, s.opts.Shard, key, m)
 			})
 			if err != nil {
 				return err
 			}
-			if len(ws) > 0 || s.opts.Now().Sub(lastMark) >= s.opts.MarkEvery {
-				if !lease.Valid() {
-					return errLeaseLost
-				}
-				m := Mark{Watermark: emitted, Windows: ends, Leader: s.opts.Node, Term: term}
-				err := untilLeaseEnds(ctx, lease, func(ctx context.Context) error {
-					return writeMark(ctx, s.opts.Client, s.opts.Prefix, s.opts.Shard, key, m)
-				})
-				if err != nil {
-					return err
-				}
-				lastMark = s.opts.Now()
+			lastMark = s.opts.Now()
+			return nil
+		},
+		advance: s.seeMark,
+		wake: func() (time.Duration, error) {
+			wait, ok := leaseWait(lease.Until(), s.opts.Now(), s.opts.MarkEvery)
+			if !ok {
+				return 0, errLeaseLost
 			}
-			from = emitted
-			s.seeMark(from)
-		}
-		wait := lease.Until().Sub(s.opts.Now())
-		if wait <= 0 {
-			return errLeaseLost
-		}
-		t := time.NewTimer(min(wait, s.opts.MarkEvery))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-s.opts.Windows.Notify():
-		case <-t.C:
-		}
-		t.Stop()
+			return wait, nil
+		},
 	}
+	return loop.run(ctx, from)
 }
 
 // untilLeaseEnds runs f with a context that ends when the lease may end: a

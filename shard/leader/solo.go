@@ -27,7 +27,8 @@ type Solo struct {
 }
 
 // Run emits until ctx ends. It returns an error only when another writer
-// fenced the shard's log: two nodes that each think they are alone.
+// fenced the shard's log: two nodes that each think they are alone. One
+// goroutine, the owner of the shard's output, calls it, once at a time.
 func (s *Solo) Run(ctx context.Context) error {
 	log := s.Logger
 	if log == nil {
@@ -37,27 +38,22 @@ func (s *Solo) Run(ctx context.Context) error {
 	if retry == 0 {
 		retry = time.Second
 	}
-	always := func() bool { return true }
+	loop := emitLoop{
+		windows: s.Windows,
+		emitter: s.Emitter,
+		stamp: func(ws []windowlog.Window) {
+			for i := range ws {
+				ws[i].Leader = s.Node
+			}
+		},
+		bound:   unbounded,
+		valid:   func() bool { return true },
+		advance: s.Windows.Prune,
+	}
 	for ctx.Err() == nil {
 		from, err := s.resume(ctx, log)
-		for err == nil {
-			_, emitted := s.Windows.State()
-			if emitted > from {
-				ws := s.Windows.Between(from, emitted)
-				for i := range ws {
-					ws[i].Leader = s.Node
-				}
-				if err = s.Emitter.Emit(ctx, ws, always); err != nil {
-					break
-				}
-				from = emitted
-				s.Windows.Prune(from)
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-s.Windows.Notify():
-			}
+		if err == nil {
+			err = loop.run(ctx, from)
 		}
 		if ctx.Err() != nil {
 			return nil

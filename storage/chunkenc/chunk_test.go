@@ -513,32 +513,80 @@ func TestTruncated(t *testing.T) {
 	}
 }
 
-// TestBitFlips flips bits of valid chunks (every third one): decoding must
-// end without a panic. A flip that leaves the stream well formed decodes to
-// other values: only a checksum, kept by the layer that stores chunks,
-// catches those.
+// TestBitFlips flips bits of valid chunks (every third one, one at a time)
+// and checks what FORMAT.md promises of a damaged chunk: decoding neither
+// panics nor runs past the count, and it either reports a *CorruptError
+// (matching ErrCorrupt) that points inside the chunk, or yields exactly
+// the header's count of points with strictly increasing timestamps. A flip
+// of the version or the count is always reported. A flip that leaves the
+// stream well formed decodes to other values: only a checksum, kept by the
+// layer that stores chunks, catches those. The corpus has a fixed seed.
 func TestBitFlips(t *testing.T) {
 	flips, caught := 0, 0
 	var it *Iterator
-	for _, b := range corpus(t) {
+	for ci, b := range corpus(t) {
 		b = bytes.Clone(b)
 		for i := 0; i < len(b)*8; i += 3 {
 			b[i/8] ^= 0x80 >> (i % 8)
-			c, err := Decode(b)
-			if err == nil {
-				it = c.Iterator(it)
-				for it.Next() {
-				}
-				err = it.Err()
-			}
+			var err error
+			it, err = checkFlipped(b, it)
 			b[i/8] ^= 0x80 >> (i % 8)
 			flips++
-			if err != nil {
+			var ce *CorruptError
+			switch {
+			case err == nil && i/8 < headerSize:
+				t.Errorf("chunk %d, bit %d flipped in the header: got no error, want one matching %v", ci, i, ErrCorrupt)
+			case err == nil:
+			case errors.As(err, &ce):
 				caught++
+				if !errors.Is(err, ErrCorrupt) || ce.Offset < 0 || ce.Offset > len(b) || ce.Point < -1 {
+					t.Errorf("chunk %d (%d bytes), bit %d flipped: got %#v, want a CorruptError matching %v within the chunk",
+						ci, len(b), i, ce, ErrCorrupt)
+				}
+			default:
+				t.Errorf("chunk %d, bit %d flipped: got %v, want nil or a *CorruptError", ci, i, err)
 			}
 		}
 	}
+	if caught == 0 {
+		t.Errorf("got 0 of %d single-bit flips reported as corrupt, want some", flips)
+	}
 	t.Logf("%d of %d single-bit flips reported as corrupt", caught, flips)
+}
+
+// checkFlipped decodes a damaged chunk with it (reused if not nil) and
+// returns the decoding error, or an error not matching ErrCorrupt when the
+// decoder panicked or broke a promise of FORMAT.md: more points than the
+// count, fewer without an error, or a timestamp not after the one before.
+func checkFlipped(b []byte, it *Iterator) (_ *Iterator, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	c, err := Decode(b)
+	if err != nil {
+		return it, err
+	}
+	it = c.Iterator(it)
+	n, last := 0, int64(math.MinInt64)
+	for it.Next() {
+		ts, _ := it.At()
+		if n++; n > c.NumPoints() {
+			return it, fmt.Errorf("more than the %d points of the header", c.NumPoints())
+		}
+		if n > 1 && ts <= last {
+			return it, fmt.Errorf("point %d at %d, not after %d", n-1, ts, last)
+		}
+		last = ts
+	}
+	if err := it.Err(); err != nil {
+		return it, err
+	}
+	if n != c.NumPoints() {
+		return it, fmt.Errorf("%d points without an error, want the header's %d", n, c.NumPoints())
+	}
+	return it, nil
 }
 
 func TestIteratorReuse(t *testing.T) {

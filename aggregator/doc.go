@@ -97,4 +97,7 @@
 //
 // An Aggregator is owned by one goroutine; Targets are immutable and may be
 // shared.
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
 package aggregator

@@ -14,4 +14,7 @@
 //	err := f.Close() // end of input: close every window
 //
 // A Flusher belongs to the goroutine that owns its aggregator.
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
 package flush

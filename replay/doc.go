@@ -16,4 +16,7 @@
 //
 // A line that does not decode is reported to Options.Skip with its number
 // and skipped; it never stops the run.
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
 package replay

@@ -110,4 +110,7 @@
 // A RuleSet is immutable and may be shared by any number of goroutines. A
 // Matcher belongs to one goroutine; its counters (RuleCounts, Stats) may be
 // read from any goroutine, e.g. by a metrics collector.
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
 package rules

@@ -87,4 +87,7 @@
 //
 // The package is a leaf: it imports nothing of tumble but its own samplepb,
 // and that only in tests. All its functions are safe for concurrent use.
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
 package sample

@@ -1,4 +1,7 @@
-// Package shard maps output series to shards.
+// Package shard is the vocabulary of a shard: which shard an output
+// series belongs to, and the records of the shard topic. Its
+// subpackages move samples to shards and keep replicas of them: router,
+// replica, leader, placement, clusterstatus and node.
 //
 // A tumble cluster has a fixed number N of shards, set when the cluster is
 // created; shard i is partition i of the shard topic. Every sample of an
@@ -57,4 +60,7 @@
 //	           (partition (uvarint, increasing), watermark ms (varint; math.MinInt64: not known yet))…)…
 //
 // Strings are a uvarint length and the bytes.
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
 package shard

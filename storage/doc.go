@@ -69,4 +69,7 @@
 // Blocks run from any goroutine alongside it and alongside the background
 // goroutine that cuts, compacts and expires blocks, which Open starts and
 // Close stops. Only one process may open a directory (it is locked).
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
 package storage

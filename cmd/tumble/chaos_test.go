@@ -35,6 +35,7 @@ import (
 	"github.com/tumblemetrics/tumble/sample"
 	"github.com/tumblemetrics/tumble/shard/clusterstatus"
 	"github.com/tumblemetrics/tumble/shard/leader"
+	"github.com/tumblemetrics/tumble/shard/node"
 	"github.com/tumblemetrics/tumble/storage"
 )
 
@@ -409,7 +410,7 @@ func (n *chaosNode) stop(sig syscall.Signal) error {
 
 // replicas returns the node's report of its replicas.
 func (n *chaosNode) replicas() ([]clusterstatus.Replica, error) {
-	return fetchReplicas(context.Background(), n.listen)
+	return node.FetchReplicas(context.Background(), n.listen)
 }
 
 // shards returns the shards the node holds.

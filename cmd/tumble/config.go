@@ -2,14 +2,20 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
+	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/shard"
+	"github.com/tumblemetrics/tumble/shard/node"
 	"github.com/tumblemetrics/tumble/shard/placement"
 	"github.com/tumblemetrics/tumble/shard/router"
 )
@@ -127,6 +133,37 @@ func (c *Config) routerID() string {
 		host = "tumble"
 	}
 	return host
+}
+
+// kafkaOpts are the options of every Kafka client of the node.
+func (c *Config) kafkaOpts() []kgo.Opt {
+	return []kgo.Opt{kgo.SeedBrokers(c.Kafka.Brokers...)}
+}
+
+// nodeOptions are the node's options under c, with its rules, logger and
+// metrics registry.
+func (c *Config) nodeOptions(rs *rules.RuleSet, log *slog.Logger, reg prometheus.Registerer) node.Options {
+	o := node.Options{
+		Rules: rs, Shards: c.Shards, DataDir: c.DataDir, ID: c.routerID(), Lateness: c.Lateness,
+		Kafka: node.Kafka{
+			Client: c.kafkaOpts(), RawTopics: c.Kafka.RawTopics, RouterGroup: c.Kafka.RouterGroup,
+			ShardTopic: c.Kafka.ShardTopic, DeadLetterTopic: c.Kafka.DeadLetterTopic,
+			WindowTopic: c.Kafka.WindowTopic, SelectionTopic: c.Kafka.SelectionTopic,
+		},
+		EventTime: node.EventTime{
+			IdleTimeout: c.EventTime.IdleTimeout, SkewAllowance: c.EventTime.SkewAllowance,
+			DeadLetterLate: c.EventTime.DeadLetterLate,
+		},
+		Logger: log, Registerer: reg,
+	}
+	if cc := c.Cluster; cc.enabled() {
+		o.Cluster = &node.Cluster{
+			Etcd: cc.Etcd, Prefix: cc.Prefix, Node: cc.Node,
+			GRPCAddr: cmp.Or(cc.Advertise, c.GRPCListen), HTTPAddr: cmp.Or(cc.AdvertiseHTTP, c.Listen),
+			SessionTTL: cc.SessionTTL, MaxLag: cc.MaxLag,
+		}
+	}
+	return o
 }
 
 // defaults returns the configuration tumble runs with when given none.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -61,6 +62,7 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	cfg.DataDir = t.TempDir()
 	cfg.Kafka.Brokers = brokers
 	cfg.RouterID = "e2e"
+	cfg.EventTime.IdleTimeout = time.Hour // the closers close the windows
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -95,8 +97,14 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 		t.Fatal(err)
 	}
 
-	// The workload: two minutes of the fleet, ending a few minutes ago, and
-	// a last sample three minutes later that closes every window.
+	// The workload: two minutes of the fleet, ending a few minutes ago, in
+	// two halves: the second goes once the replicas have closed windows of
+	// the first, so that open windows have thresholds from closed ones and
+	// offer trace candidates however the router batches its reads (a
+	// backlog read in one transaction closes its windows only at its end).
+	// A closer in every raw partition, a debug sample (no rule keeps it)
+	// three minutes on, then closes every window: event time here never
+	// waits for the idle timeout, however slow the machine.
 	now := time.Now().UnixMilli()
 	start := now - now%60_000 - 6*60_000
 	all, recs := fleetWorkload(cfg.Kafka.RawTopics[0], start, 120)
@@ -105,26 +113,30 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	half := len(recs) / 2
+	if err := cl.ProduceSync(ctx, recs[:half]...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	want := replayPoints(t, cfg.Rules, all)
-
-	// Wait until every shard's watermark has passed the last window.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ok := true
-		for _, r := range s.replicas {
-			ok = ok && r.Published().Watermark >= start+4*60_000
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("windows did not close in time; router %+v", s.router.Published())
-		}
-		time.Sleep(50 * time.Millisecond)
+	waitEmitted(t, s, start+30_000)
+	if err := cl.ProduceSync(ctx, recs[half:]...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
+	closer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	closers := make([]*kgo.Record, cfg.Shards) // one a raw partition
+	for p := range closers {
+		v := sample.AppendJSON(nil, &sample.Sample{Name: "debug_e2e_closer", Type: sample.Gauge, Value: 1, TimestampMs: start + 5*60_000})
+		closers[p] = &kgo.Record{Topic: cfg.Kafka.RawTopics[0], Partition: int32(p), Value: v}
+	}
+	if err := closer.ProduceSync(ctx, closers...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	recs = append(recs, closers...)
+	want := replayPoints(t, cfg.Rules, all)
+	waitEmitted(t, s, start+4*60_000) // past the last window
 
 	base := "http://" + cfg.Listen
 	comparePoints(t, want, servedPoints(t, base, now/1000+300))
@@ -331,4 +343,35 @@ func checkPromtool(t *testing.T, promtool, base string, want map[string]replay.P
 		t.Fatalf("no point of %v to check; promtool said:\n%s", sel, out)
 	}
 	t.Logf("promtool query range: the %d P99 points of %v as replay computed them", n, sel)
+}
+
+// waitEmitted waits until every replica of s has closed the windows that
+// end before ms, for as long as their watermarks keep moving.
+func waitEmitted(t *testing.T, s *server, ms int64) {
+	t.Helper()
+	var last []int64
+	moved := time.Now()
+	for {
+		reps := s.node.Replicas()
+		done := len(reps) > 0
+		var wms []int64
+		for _, r := range reps {
+			wm := int64(math.MinInt64)
+			if r.EmittedMs != nil {
+				wm = *r.EmittedMs
+			}
+			wms = append(wms, wm)
+			done = done && wm >= ms
+		}
+		if done {
+			return
+		}
+		if !slices.Equal(wms, last) {
+			last, moved = wms, time.Now()
+		}
+		if time.Since(moved) > time.Minute {
+			t.Fatalf("the replicas' watermarks %v stopped short of %d for a minute: %+v", wms, ms, reps)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -75,4 +75,7 @@
 // owned by its querier: they end when their shard is read or when the
 // querier is closed or the Select's context canceled, and Close waits for
 // them. At most Options.Concurrency shards of one call are read at once.
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
 package fanout

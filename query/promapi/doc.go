@@ -62,4 +62,7 @@
 // An API is immutable after New: its handler serves any number of
 // requests at once, each query running in the engine, which may bound
 // their number (promql.EngineOpts.ActiveQueryTracker).
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
 package promapi

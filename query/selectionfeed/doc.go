@@ -19,4 +19,7 @@
 //		})
 //
 // Watch reconnects by itself, with the last token, when the stream breaks.
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
 package selectionfeed

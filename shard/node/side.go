@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -32,19 +32,19 @@ type sidePublisher struct {
 	deadLetterLate      bool
 }
 
-func newSidePublisher(cfg Config, opts []kgo.Opt, log *slog.Logger, m *metrics) (*sidePublisher, error) {
+func newSidePublisher(opts Options, m *metrics) (*sidePublisher, error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
-	}, opts...)...)
+	}, opts.Kafka.Client...)...)
 	if err != nil {
 		return nil, err
 	}
-	return &sidePublisher{selTopic: cfg.Kafka.SelectionTopic, deadTopic: cfg.Kafka.DeadLetterTopic, node: cfg.routerID(), cl: cl, log: log,
+	return &sidePublisher{selTopic: opts.Kafka.SelectionTopic, deadTopic: opts.Kafka.DeadLetterTopic, node: opts.ID, cl: cl, log: opts.Logger,
 		candDone:       counted(m.candidates.WithLabelValues("written"), m.candidates.WithLabelValues("dropped")),
 		lateDone:       counted(m.lateDeadLetters.WithLabelValues("written"), m.lateDeadLetters.WithLabelValues("dropped")),
-		deadLetterLate: cfg.EventTime.DeadLetterLate}, nil
+		deadLetterLate: opts.EventTime.DeadLetterLate}, nil
 }
 
 // publish writes the candidates sels without waiting.

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -22,35 +21,33 @@ import (
 	"github.com/tumblemetrics/tumble/shard/placement"
 )
 
-// clusterNode is what a node of a cluster adds to the server: its etcd
+// cluster is what a node of a cluster adds to a lone one: its etcd
 // session and registration, the replicas of the shards the placement gives
 // it (each with its leadership), the hand-over of the replicas it takes
 // over, and the view of the cluster that routes queries to each shard's
 // leader first.
-type clusterNode struct {
-	cfg      Config
+type cluster struct {
+	n        *Node
+	opts     Cluster
 	log      *slog.Logger
-	metrics  *metrics
-	kopts    []kgo.Opt
 	cli      *clientv3.Client
 	sessions *leader.Sessions
 	store    *placement.Store
 	observer *leader.Observer
 	pool     *fanout.Pool
 	query    *fanout.Queryable
-	// candidates writes the candidates its leading replicas offer.
-	candidates *sidePublisher
 
 	placed atomic.Pointer[placement.Placement]
 	nodes  atomic.Pointer[map[string]placement.Node]
 
 	mu     sync.Mutex
-	shards map[int32]*clusterShard
+	shards map[int32]*shardReplica
 }
 
-func newClusterNode(cfg Config, log *slog.Logger, m *metrics, kopts []kgo.Opt, candidates *sidePublisher) (*clusterNode, error) {
+func newCluster(n *Node) (*cluster, error) {
+	opts, log := *n.opts.Cluster, n.log
 	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: cfg.Cluster.Etcd, DialTimeout: 2 * time.Second,
+		Endpoints: opts.Etcd, DialTimeout: 2 * time.Second,
 		DialKeepAliveTime: 2 * time.Second, DialKeepAliveTimeout: 2 * time.Second,
 		Logger: zap.NewNop(),
 		// Reconnect soon after etcd is back: the node's leases depend on it.
@@ -60,20 +57,20 @@ func newClusterNode(cfg Config, log *slog.Logger, m *metrics, kopts []kgo.Opt, c
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
-	ttl := cfg.Cluster.SessionTTL
-	c := &clusterNode{
-		cfg: cfg, log: log, metrics: m, kopts: kopts, cli: cli, candidates: candidates,
+	ttl := opts.SessionTTL
+	c := &cluster{
+		n: n, opts: opts, log: log, cli: cli,
 		// The margin covers clock drift and a write in flight.
 		sessions: leader.NewSessions(cli, ttl, ttl/4, nil),
-		store:    placement.NewStore(cli, cfg.Cluster.Prefix, placement.WithLogger(log)),
-		observer: leader.NewObserver(cli, cfg.Cluster.Prefix, log),
+		store:    placement.NewStore(cli, opts.Prefix, placement.WithLogger(log)),
+		observer: leader.NewObserver(cli, opts.Prefix, log),
 		pool:     fanout.NewPool(),
-		shards:   map[int32]*clusterShard{},
+		shards:   map[int32]*shardReplica{},
 	}
 	c.nodes.Store(&map[string]placement.Node{})
 	c.query, err = fanout.New(fanout.Options{
-		Shards: cfg.Shards, Replicas: c.replicasOf, Pool: c.pool,
-		Node: cfg.Cluster.Node, Local: c.local, Logger: log,
+		Shards: n.opts.Shards, Replicas: c.replicasOf, Pool: c.pool,
+		Node: opts.Node, Local: n.Local, Logger: log,
 	})
 	if err != nil {
 		c.close()
@@ -83,29 +80,22 @@ func newClusterNode(cfg Config, log *slog.Logger, m *metrics, kopts []kgo.Opt, c
 }
 
 // close releases the client side; run must have returned.
-func (c *clusterNode) close() {
+func (c *cluster) close() {
 	c.sessions.Close()
 	c.pool.Close()
 	c.cli.Close()
 }
 
 // self is how the node registers itself.
-func (c *clusterNode) self() placement.Node {
-	n := placement.Node{ID: c.cfg.Cluster.Node, GRPCAddr: c.cfg.Cluster.Advertise, HTTPAddr: c.cfg.Cluster.AdvertiseHTTP}
-	if n.GRPCAddr == "" {
-		n.GRPCAddr = c.cfg.GRPCListen
-	}
-	if n.HTTPAddr == "" {
-		n.HTTPAddr = c.cfg.Listen
-	}
-	return n
+func (c *cluster) self() placement.Node {
+	return placement.Node{ID: c.opts.Node, GRPCAddr: c.opts.GRPCAddr, HTTPAddr: c.opts.HTTPAddr}
 }
 
 // run registers the node, follows the placement, the registered nodes and
 // the shards' leaderships, and runs the replicas the node holds, until
 // ctx ends; then it stops them (their leaderships resign) and ends the
 // session. An error of a replica goes to fail.
-func (c *clusterNode) run(ctx context.Context, fail func(error)) {
+func (c *cluster) run(ctx context.Context, fail func(error)) {
 	var wg sync.WaitGroup
 	wg.Go(func() { c.observer.Run(ctx) })
 	wg.Go(func() { c.register(ctx) })
@@ -121,19 +111,19 @@ func (c *clusterNode) run(ctx context.Context, fail func(error)) {
 		c.apply(ctx, p, fail)
 	}
 	wg.Wait()
-	for _, cs := range c.list() {
+	for _, r := range c.list() {
 		c.mu.Lock()
-		delete(c.shards, cs.id)
+		delete(c.shards, r.id)
 		c.mu.Unlock()
-		if err := cs.stop(); err != nil {
-			c.log.Error("close the shard", "shard", cs.id, "err", err)
+		if err := r.stop(); err != nil {
+			c.log.Error("close the shard", "shard", r.id, "err", err)
 		}
 	}
 	c.sessions.Close()
 }
 
 // register keeps the node registered under its live session.
-func (c *clusterNode) register(ctx context.Context) {
+func (c *cluster) register(ctx context.Context) {
 	self := c.self()
 	for ctx.Err() == nil {
 		sess, err := c.sessions.Get(ctx)
@@ -163,13 +153,13 @@ func (c *clusterNode) register(ctx context.Context) {
 
 // apply starts the replicas p gives the node and stops those it no longer
 // gives.
-func (c *clusterNode) apply(ctx context.Context, p *placement.Placement, fail func(error)) {
-	if p.Shards != c.cfg.Shards {
-		fail(fmt.Errorf("the placement has %d shards, the configuration %d", p.Shards, c.cfg.Shards))
+func (c *cluster) apply(ctx context.Context, p *placement.Placement, fail func(error)) {
+	if p.Shards != c.n.opts.Shards {
+		fail(fmt.Errorf("the placement has %d shards, the configuration %d", p.Shards, c.n.opts.Shards))
 		return
 	}
 	c.placed.Store(p)
-	node := c.cfg.Cluster.Node
+	node := c.opts.Node
 	held := map[int32]placement.State{}
 	for _, s := range p.ShardsOf(node) {
 		r, _ := p.Replica(s, node)
@@ -196,14 +186,14 @@ func (c *clusterNode) apply(ctx context.Context, p *placement.Placement, fail fu
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(held)) {
-		cs, err := c.openShard(id, held[id])
+		r, err := c.n.openReplica(id, held[id], c)
 		if err != nil {
 			fail(fmt.Errorf("open shard %d: %w", id, err))
 			return
 		}
-		cs.start(ctx, c.cfg.Kafka.ShardTopic, c.kopts, c.sessions, fail)
+		r.start(ctx, c.n, c.sessions, fail)
 		c.mu.Lock()
-		c.shards[id] = cs
+		c.shards[id] = r
 		c.mu.Unlock()
 	}
 }
@@ -211,7 +201,7 @@ func (c *clusterNode) apply(ctx context.Context, p *placement.Placement, fail fu
 // handOver marks the node's initializing replicas available once they have
 // caught up with their shard's output: from then on they may lead, and
 // the replica they replace leaves.
-func (c *clusterNode) handOver(ctx context.Context) {
+func (c *cluster) handOver(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -234,10 +224,10 @@ func (c *clusterNode) handOver(ctx context.Context) {
 			}
 			mark := c.observer.Shard(cs.id).Mark.Watermark
 			r := leader.Replica{Eligible: true, Emitted: emitted, RetainedFrom: from, Lag: st.Lag}
-			if err := leader.CanLead(r, mark, c.cfg.Cluster.MaxLag); err != nil {
+			if err := leader.CanLead(r, mark, c.opts.MaxLag); err != nil {
 				continue
 			}
-			node := c.cfg.Cluster.Node
+			node := c.opts.Node
 			if _, err := c.store.Update(ctx, func(p *placement.Placement) (*placement.Placement, error) {
 				return p.MarkAvailable(int(cs.id), node)
 			}); err != nil {
@@ -250,32 +240,21 @@ func (c *clusterNode) handOver(ctx context.Context) {
 }
 
 // list returns the node's replicas by shard.
-func (c *clusterNode) list() []*clusterShard {
+func (c *cluster) list() []*shardReplica {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ids := slices.Sorted(maps.Keys(c.shards))
-	out := make([]*clusterShard, len(ids))
+	out := make([]*shardReplica, len(ids))
 	for i, id := range ids {
 		out[i] = c.shards[id]
 	}
 	return out
 }
 
-// local returns the node's replica of shard for queries.
-func (c *clusterNode) local(shard int32) (fanout.Shard, bool) {
-	c.mu.Lock()
-	cs, ok := c.shards[shard]
-	c.mu.Unlock()
-	if !ok || !cs.serving() {
-		return nil, false
-	}
-	return cs.db, true
-}
-
 // replicasOf returns the replicas of shard that queries may read, the
 // leader first: those not catching up in a hand-over, on live nodes (this
 // node is live to itself).
-func (c *clusterNode) replicasOf(shard int32) []fanout.Endpoint {
+func (c *cluster) replicasOf(shard int32) []fanout.Endpoint {
 	p := c.placed.Load()
 	if p == nil || int(shard) >= len(p.Assignment) {
 		return nil

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"bufio"
@@ -7,8 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,9 +25,12 @@ import (
 	"github.com/tumblemetrics/tumble/internal/kafkatest"
 	"github.com/tumblemetrics/tumble/internal/loadgen"
 	"github.com/tumblemetrics/tumble/internal/modroot"
+	"github.com/tumblemetrics/tumble/rules"
 	"github.com/tumblemetrics/tumble/sample"
 	"github.com/tumblemetrics/tumble/shard"
+	"github.com/tumblemetrics/tumble/shard/replica"
 	"github.com/tumblemetrics/tumble/shard/router"
+	"github.com/tumblemetrics/tumble/storage"
 )
 
 var (
@@ -65,7 +66,7 @@ const benchRules = "../../testdata/rules/example.yaml"
 // broker=kafka against a real one (internal/kafkatest, after a first run
 // that warms its JVM up); it is skipped without Kafka's jars in .cache.
 //
-//	go test -run '^$' -bench '^BenchmarkPipeline$' -benchtime 1x -count 3 ./cmd/tumble
+//	go test -run '^$' -bench '^BenchmarkPipeline$' -benchtime 1x -count 3 ./shard/node
 //
 // samples/s counts raw samples. While the clock runs: cores is the CPU time
 // of this process (the in-process broker included) per second, host-cores
@@ -263,29 +264,19 @@ func benchPipeline(b *testing.B, w *benchWorkload, brokers []string, m *benchMet
 	b.Helper()
 	seq := benchRunSeq.Add(1)
 	sfx := fmt.Sprintf("-%d", seq)
-	cfg := defaults()
-	cfg.Rules = benchRules
-	cfg.DataDir = b.TempDir()
-	cfg.Kafka = KafkaConfig{
-		Brokers: brokers, RawTopics: []string{"bench-raw" + sfx}, ShardTopic: "bench-shards" + sfx,
+	kopts := []kgo.Opt{kgo.SeedBrokers(brokers...)}
+	cfg := benchOptions(b, benchRules)
+	cfg.ID = "bench" + sfx
+	cfg.Kafka = Kafka{
+		Client: kopts, RawTopics: []string{"bench-raw" + sfx}, ShardTopic: "bench-shards" + sfx,
 		DeadLetterTopic: "bench-dead-letter" + sfx, RouterGroup: "bench-router" + sfx,
 		WindowTopic: "bench-windows" + sfx, SelectionTopic: "bench-selections" + sfx,
 	}
-	cfg.GRPCListen = "127.0.0.1:0"
-	cfg.RouterID = "bench" + sfx
-	// A minute of lateness, as the figures in the README were measured
-	// with: windows close a minute later, which changes how many trace
-	// candidates their successors offer.
-	cfg.Lateness = time.Minute
-	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.close()
+	s := newBenchNode(b, cfg)
+	defer s.Close()
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
-	kopts := []kgo.Opt{kgo.SeedBrokers(brokers...)}
-	if err := s.ensureTopics(ctx, kopts); err != nil {
+	if err := s.ensureTopics(ctx); err != nil {
 		b.Fatal(err)
 	}
 
@@ -323,7 +314,7 @@ func benchPipeline(b *testing.B, w *benchWorkload, brokers []string, m *benchMet
 	wg.Go(func() {
 		errc <- s.router.Run(ctx, router.Config{
 			RawTopics: cfg.Kafka.RawTopics, Group: cfg.Kafka.RouterGroup, ShardTopic: cfg.Kafka.ShardTopic,
-			DeadLetterTopic: cfg.Kafka.DeadLetterTopic, ID: cfg.RouterID, OnBatch: s.metrics.routerBatch,
+			DeadLetterTopic: cfg.Kafka.DeadLetterTopic, ID: cfg.ID, OnBatch: s.metrics.routerBatch,
 		}, kopts...)
 	})
 	primed := func() bool {
@@ -510,14 +501,14 @@ func benchProfile(b *testing.B, seq int64) func() {
 // flushes into storage) of what Route made, with a watermark record every
 // 64 raw records.
 //
-//	go test -run '^$' -bench '^BenchmarkPipelineCore$' -benchtime 1x -count 3 ./cmd/tumble
+//	go test -run '^$' -bench '^BenchmarkPipelineCore$' -benchtime 1x -count 3 ./shard/node
 func BenchmarkPipelineCore(b *testing.B) {
 	w := newBenchWorkload(b, benchFleet, *benchPipelineSamples, *benchPipelineRecord)
 	var raw [][]byte
 	w.each(func(_, v []byte, _ int) { raw = append(raw, v) })
 	raw = append(raw, w.closer)
 	// route routes the raw records, calling out with each shard record.
-	route := func(b *testing.B, s *server, out func(router.Output)) {
+	route := func(b *testing.B, s *benchNode, out func(router.Output)) {
 		var outs []router.Output
 		nowMs := time.Now().UnixMilli()
 		routed := int64(shard.NoWatermark)
@@ -543,18 +534,18 @@ func BenchmarkPipelineCore(b *testing.B) {
 	b.Run("stage=route", func(b *testing.B) {
 		b.StopTimer()
 		for range b.N {
-			s := newBenchServer(b)
+			s := newBenchNode(b, benchOptions(b, benchRules))
 			b.StartTimer()
 			route(b, s, func(router.Output) {})
 			b.StopTimer()
-			s.close()
+			s.Close()
 		}
 		b.ReportMetric(float64(b.N)*float64(w.samples)/b.Elapsed().Seconds(), "samples/s")
 	})
 	b.Run("stage=apply", func(b *testing.B) {
 		b.StopTimer()
 		for range b.N {
-			s := newBenchServer(b)
+			s := newBenchNode(b, benchOptions(b, benchRules))
 			perShard := make([][][]byte, len(s.replicas))
 			route(b, s, func(o router.Output) { perShard[o.Partition] = append(perShard[o.Partition], o.Value) })
 			b.StartTimer()
@@ -566,23 +557,47 @@ func BenchmarkPipelineCore(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			s.close()
+			s.Close()
 		}
 		b.ReportMetric(float64(b.N)*float64(w.samples)/b.Elapsed().Seconds(), "samples/s")
 	})
 }
 
-// newBenchServer returns a node of the pipeline benchmark's rules and 4
-// shards, its storages in a temporary directory, not running.
-func newBenchServer(b *testing.B) *server {
+// benchOptions are the options of a benchmark's node: rules from
+// rulesPath, 4 shards, storages in a temporary directory, and a minute of
+// lateness, as the figures in the README were measured with (windows
+// close a minute later, which changes how many trace candidates their
+// successors offer). Its Kafka options name no topics.
+func benchOptions(b *testing.B, rulesPath string) Options {
 	b.Helper()
-	cfg := defaults()
-	cfg.Rules = benchRules
-	cfg.DataDir = b.TempDir()
-	cfg.Lateness = time.Minute
-	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rs, err := rules.ParseFile(rulesPath)
 	if err != nil {
 		b.Fatal(err)
+	}
+	return Options{
+		Rules: rs, Shards: 4, DataDir: b.TempDir(), ID: "bench", Lateness: time.Minute,
+		Kafka: Kafka{RawTopics: []string{"bench-raw"}, RouterGroup: "bench-router", ShardTopic: "bench-shards",
+			DeadLetterTopic: "bench-dead-letter", WindowTopic: "bench-windows", SelectionTopic: "bench-selections"},
+	}
+}
+
+// benchNode is a lone node of a benchmark, not running, with its
+// replicas and storages at hand.
+type benchNode struct {
+	*Node
+	replicas []*replica.Replica
+	dbs      []*storage.DB
+}
+
+func newBenchNode(b *testing.B, o Options) *benchNode {
+	b.Helper()
+	n, err := New(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &benchNode{Node: n}
+	for _, r := range n.alone {
+		s.replicas, s.dbs = append(s.replicas, r.rep), append(s.dbs, r.db)
 	}
 	return s
 }

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"strconv"
@@ -10,10 +10,11 @@ import (
 	"github.com/tumblemetrics/tumble/shard"
 )
 
-// metrics is tumble's self-monitoring: a collector that reads, at scrape
-// time, the counters the router, the replicas and the storages publish.
+// metrics is the node's self-monitoring: a collector that reads, at
+// scrape time, the counters the router, the replicas and the storages
+// publish.
 type metrics struct {
-	s             *server
+	n             *Node
 	routerBatches atomic.Uint64
 	routerRecords atomic.Uint64
 
@@ -31,12 +32,12 @@ type metrics struct {
 	candidates, lateDeadLetters           *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, s *server) *metrics {
+func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 	d := func(name, help string, ls ...string) *prometheus.Desc {
 		return prometheus.NewDesc("tumble_"+name, help, ls, nil)
 	}
 	m := &metrics{
-		s:             s,
+		n:             n,
 		records:       d("router_records_total", "Raw records the router read."),
 		samplesIn:     d("router_samples_in_total", "Samples decoded from the raw records the router routed (not from those it dead-lettered), by raw topic and the format the records decoded as.", "topic", "format"),
 		dropped:       d("router_samples_dropped_total", "Samples no rule kept."),
@@ -107,7 +108,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	g := func(d *prometheus.Desc, v float64, ls ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, ls...)
 	}
-	rs := m.s.router.Published()
+	rs := m.n.router.Published()
 	c(m.records, float64(rs.Records))
 	c(m.dropped, float64(rs.Dropped))
 	c(m.batches, float64(m.routerBatches.Load()))
@@ -133,12 +134,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			g(m.routerWM, float64(wm)/1000, tp.Topic, strconv.Itoa(int(tp.Partition)))
 		}
 	}
-	for _, rc := range m.s.router.RuleCounts(nil) {
+	for _, rc := range m.n.router.RuleCounts(nil) {
 		c(m.ruleMatches, float64(rc.Samples), rc.Rule.List.String(), strconv.Itoa(rc.Rule.Index), rc.Rule.Name)
 	}
-	for _, ls := range m.s.localShards() {
-		sh := strconv.Itoa(int(ls.id))
-		st := ls.rep.Published()
+	for _, r := range m.n.replicas() {
+		sh := strconv.Itoa(int(r.id))
+		st := r.rep.Published()
 		c(m.shardRecords, float64(st.Records), sh)
 		c(m.shardSamples, float64(st.Samples), sh)
 		c(m.malformed, float64(st.Malformed), sh)
@@ -156,12 +157,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		g(m.lag, float64(st.Lag), sh)
 		c(m.checkpoints, float64(st.Checkpoints), sh)
 		c(m.replayed, float64(st.Aggregator.Replayed), sh)
-		for _, ps := range ls.db.Stats() {
+		for _, ps := range r.db.Stats() {
 			g(m.storageBytes, float64(ps.HeadBytes+ps.BlockBytes), sh, ps.Policy)
 			g(m.storagePoints, float64(ps.HeadPoints+ps.BlockPoints), sh, ps.Policy)
 		}
-		if ls.lead != nil {
-			ld := ls.lead.Status()
+		if r.lead != nil {
+			ld := r.lead.Status()
 			leading := 0.0
 			if ld.Leading {
 				leading = 1
@@ -173,7 +174,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 // onFlush returns the replica option that observes shard's flush latency.
-func (m *metrics) onFlush(shard int) func(time.Duration, int) {
-	h := m.flushSeconds.WithLabelValues(strconv.Itoa(shard))
+func (m *metrics) onFlush(shard int32) func(time.Duration, int) {
+	h := m.flushSeconds.WithLabelValues(strconv.Itoa(int(shard)))
 	return func(d time.Duration, _ int) { h.Observe(d.Seconds()) }
 }

@@ -1,9 +1,7 @@
-package main
+package node
 
 import (
 	"flag"
-	"io"
-	"log/slog"
 	"math"
 	"os"
 	"runtime"
@@ -39,7 +37,7 @@ const benchMemoryTicks = 4
 // fourth, the windows of the first two ticks are stored and those of the
 // last two are open, as in steady state (lateness one resolution).
 //
-//	go test -run '^$' -bench '^BenchmarkMemoryActiveSeries$' -benchtime 1x -count 3 ./cmd/tumble
+//	go test -run '^$' -bench '^BenchmarkMemoryActiveSeries$' -benchtime 1x -count 3 ./shard/node
 //
 // B/series is the whole node's heap in use per active series;
 // pre-flush-B/series the same after two ticks, before any window closed
@@ -62,14 +60,10 @@ func benchMemory(b *testing.B, series int) {
 	var before, preFlush, full, noRouter runtime.MemStats
 	benchReadHeap(&before)
 
-	cfg := defaults()
-	cfg.Rules = "../../testdata/rules/per-series.yaml"
-	cfg.DataDir = b.TempDir()
-	s, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.close()
+	o := benchOptions(b, "../../testdata/rules/per-series.yaml")
+	o.Lateness = 0
+	s := newBenchNode(b, o)
+	defer s.Close()
 	offsets := make([]int64, len(s.replicas))
 	apply := func(p int32, v []byte) {
 		if err := s.replicas[p].Apply(offsets[p], v); err != nil {
@@ -85,6 +79,7 @@ func benchMemory(b *testing.B, series int) {
 		b.StartTimer()
 		nowMs := time.Now().UnixMilli()
 		for _, v := range recs {
+			var err error
 			outs, err = s.router.Route("bench-raw", v, sample.FormatProto, nowMs, outs[:0])
 			if err != nil {
 				b.Fatal(err)

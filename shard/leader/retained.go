@@ -1,6 +1,7 @@
 package leader
 
 import (
+	"slices"
 	"sort"
 	"sync"
 
@@ -90,6 +91,9 @@ func (r *Retained) Between(after, upto int64) []windowlog.Window {
 	var out []windowlog.Window
 	for _, w := range r.ws {
 		if w.CloseMs > after && w.CloseMs <= upto {
+			// The caller stamps the windows and their selections as
+			// its own while the file may be writing them: a copy.
+			w.Selections = slices.Clone(w.Selections)
 			out = append(out, w)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/tumblemetrics/tumble/flush/selection"
 	"github.com/tumblemetrics/tumble/flush/windowlog"
 )
 
@@ -96,4 +97,20 @@ func FuzzRetained(f *testing.F) {
 			t.Fatalf("round trip: %d %d %+v, %v; want %d %d %+v", from2, emitted2, ws2, err, from, emitted, ws)
 		}
 	})
+}
+
+// TestBetweenCopies: the windows Between returns are the caller's to
+// stamp, selections included, while the retained ones may be writing to
+// the file (a race under -race before).
+func TestBetweenCopies(t *testing.T) {
+	r := NewRetained(0)
+	r.Add(20, []windowlog.Window{{Policy: "10s:2d", EndMs: 10, CloseMs: 20,
+		Selections: []selection.Selection{{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Reason: selection.Final}}}})
+	ws := r.Between(0, 20)
+	ws[0].Leader = "a"
+	ws[0].Selections[0].Leader, ws[0].Selections[0].Term = "a", 7
+	again := r.Between(0, 20)
+	if again[0].Leader != "" || again[0].Selections[0].Leader != "" || again[0].Selections[0].Term != 0 {
+		t.Errorf("retained window after the caller stamped its copy: got %+v, want it unstamped", again[0])
+	}
 }

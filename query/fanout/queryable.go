@@ -192,7 +192,7 @@ func ask[T any](ctx context.Context, q *Queryable, shard int32, call func(ctx co
 		if err == nil {
 			return v, nil
 		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
+		if ctxErr := ended(ctx); ctxErr != nil {
 			return zero, ctxErr
 		}
 		if final(err) {
@@ -204,6 +204,21 @@ func ask[T any](ctx context.Context, q *Queryable, shard int32, call func(ctx co
 		failed = append(failed, q.giveUp(shard, r, err))
 	}
 	return zero, &UnavailableError{Shard: shard, Replicas: failed}
+}
+
+// ended returns the error of ctx, or context.DeadlineExceeded once its
+// deadline has passed by the clock though its timer has not fired yet: a
+// replica's server, which the deadline reaches with the call, may end the
+// call first, and then its failure is the query's deadline, not the
+// replica's.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // giveUp logs and returns why replica r of shard gave no answer; attrs are

@@ -69,7 +69,7 @@ func (sc *selectCall) read(ctx context.Context, shard int32, s *shardSet) {
 			s.warnings = ann
 			return
 		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
+		if ctxErr := ended(ctx); ctxErr != nil {
 			s.err = ctxErr
 			return
 		}

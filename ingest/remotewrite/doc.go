@@ -1,0 +1,22 @@
+// Package remotewrite is the gateway of Prometheus remote write 1.0: a
+// Prometheus server, or an agent that speaks its protocol (Grafana Alloy,
+// vmagent, the OpenTelemetry collector's prometheusremotewrite exporter),
+// sends its samples to POST /api/v1/write and tumble writes them to its
+// raw topic (package ingest).
+//
+// A series' __name__ is the sample's name, its other labels the sample's
+// labels. Its type comes from the metric metadata the client sends
+// (Prometheus: metadata_config, on by default): a counter's series, and a
+// classic histogram's or a summary's _bucket, _count and _sum series, are
+// cumulative; the rest are gauges. Without metadata yet, a name ending in
+// _total, _bucket, _count or _sum is cumulative. The trace ID of an
+// exemplar (label trace_id, or traceID) becomes the trace of the series'
+// sample nearest to it in time, so the P99 of a rule over those samples can
+// name it. Native histograms are refused, each with its reason.
+//
+//	h, err := remotewrite.NewHandler(remotewrite.Options{Writer: w, Metrics: m})
+//	mux.Handle("POST /api/v1/write", h)
+//
+// ARCHITECTURE.md, at the repository's root, places this package in
+// the data flow.
+package remotewrite

@@ -55,6 +55,25 @@ type Config struct {
 	// Cluster makes the node one of a cluster coordinated through etcd;
 	// without cluster.etcd it runs alone, every shard its own.
 	Cluster ClusterConfig `yaml:"cluster"`
+	// Ingest configures the gateways that take samples in through other
+	// protocols and write them to the raw topic.
+	Ingest IngestConfig `yaml:"ingest"`
+}
+
+// IngestConfig configures the ingest gateways; each is off unless asked.
+type IngestConfig struct {
+	// RemoteWrite serves Prometheus remote write 1.0 at POST
+	// /api/v1/write on listen.
+	RemoteWrite bool `yaml:"remoteWrite"`
+	// Topic is the raw topic the gateways write; default the first of
+	// kafka.rawTopics.
+	Topic string `yaml:"topic"`
+	// MaxBodyBytes, MaxDecodedBytes and MaxSamples bound one request (as
+	// sent, decompressed, and its samples); 0 means 32 MiB, 128 MiB and
+	// 500000.
+	MaxBodyBytes    int64 `yaml:"maxBodyBytes"`
+	MaxDecodedBytes int   `yaml:"maxDecodedBytes"`
+	MaxSamples      int   `yaml:"maxSamples"`
 }
 
 // ClusterConfig places the node in a cluster: it holds the replicas of the
@@ -256,6 +275,10 @@ func (c *Config) validate() error {
 	}
 	if c.EventTime.SkewAllowance <= 0 {
 		errs = append(errs, fmt.Errorf("eventTime.skewAllowance %s: must be positive", c.EventTime.SkewAllowance))
+	}
+	if c.Ingest.MaxBodyBytes < 0 || c.Ingest.MaxDecodedBytes < 0 || c.Ingest.MaxSamples < 0 {
+		errs = append(errs, fmt.Errorf("ingest: maxBodyBytes %d, maxDecodedBytes %d, maxSamples %d: none may be negative",
+			c.Ingest.MaxBodyBytes, c.Ingest.MaxDecodedBytes, c.Ingest.MaxSamples))
 	}
 	if c.LoadRate < 0 {
 		errs = append(errs, fmt.Errorf("loadRate %g: must not be negative", c.LoadRate))

@@ -63,39 +63,9 @@ func endToEnd(t *testing.T, brokers []string, promtool string) {
 	cfg.Kafka.Brokers = brokers
 	cfg.RouterID = "e2e"
 	cfg.EventTime.IdleTimeout = time.Hour // the closers close the windows
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = ln.Addr().String()
-	gln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	s, err := newServer(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.listener, s.grpcListener = ln, gln
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		s.close()
-	}()
-	select {
-	case <-s.ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
+	s := startServer(t, &cfg)
+	ctx := t.Context()
+	gln := s.grpcListener
 
 	// The workload: two minutes of the fleet, ending a few minutes ago, in
 	// two halves: the second goes once the replicas have closed windows of
@@ -374,4 +344,45 @@ func waitEmitted(t *testing.T, s *server, ms int64) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startServer runs a tumble server of cfg on loopback ports (cfg.Listen
+// is set to its HTTP address) until the test ends, and returns it once it
+// serves.
+func startServer(t *testing.T, cfg *Config) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = ln.Addr().String()
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	s, err := newServer(*cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.listener, s.grpcListener = ln, gln
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		s.close()
+	})
+	select {
+	case <-s.ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	return s
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,10 +15,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
+	"github.com/tumblemetrics/tumble/ingest"
+	"github.com/tumblemetrics/tumble/ingest/remotewrite"
 	"github.com/tumblemetrics/tumble/query/fanout"
 	"github.com/tumblemetrics/tumble/query/promapi"
 	"github.com/tumblemetrics/tumble/query/selectionfeed"
 	"github.com/tumblemetrics/tumble/rules"
+	"github.com/tumblemetrics/tumble/sample"
 	"github.com/tumblemetrics/tumble/shard/node"
 )
 
@@ -33,6 +37,8 @@ type server struct {
 	listener     net.Listener
 	grpcListener net.Listener
 	ready        chan struct{} // closed once both listen
+	// writer writes what the ingest gateways take in; nil without them.
+	writer *ingest.Writer
 }
 
 func newServer(cfg Config, log *slog.Logger) (*server, error) {
@@ -47,8 +53,32 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	return s, nil
 }
 
-// close closes the node; run must have returned.
-func (s *server) close() error { return s.node.Close() }
+// close closes the node and the gateways' writer; run must have
+// returned.
+func (s *server) close() error {
+	if s.writer != nil {
+		s.writer.Close()
+	}
+	return s.node.Close()
+}
+
+// remoteWrite returns the gateway of Prometheus remote write, writing
+// through the node's ingest writer.
+func (s *server) remoteWrite() (http.Handler, error) {
+	topic := cmp.Or(s.cfg.Ingest.Topic, s.cfg.Kafka.RawTopics[0])
+	var err error
+	s.writer, err = ingest.NewWriter(ingest.WriterOptions{Client: s.cfg.kafkaOpts(), Topic: topic,
+		DeadLetterTopic: s.cfg.Kafka.DeadLetterTopic, ID: s.cfg.routerID(), Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	limits := sample.DefaultLimits()
+	limits.MaxFuture = s.cfg.EventTime.SkewAllowance
+	return remotewrite.NewHandler(remotewrite.Options{
+		Writer: s.writer, Metrics: ingest.NewMetrics(s.reg), Samples: limits, Logger: s.log,
+		Limits: ingest.Limits{MaxBodyBytes: s.cfg.Ingest.MaxBodyBytes, MaxDecodedBytes: s.cfg.Ingest.MaxDecodedBytes, MaxSamples: s.cfg.Ingest.MaxSamples},
+	})
+}
 
 // run runs the node and serves its APIs until ctx ends (then it stops
 // them) or one of them fails.
@@ -103,6 +133,14 @@ func (s *server) run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
+	if s.cfg.Ingest.RemoteWrite {
+		h, err := s.remoteWrite()
+		if err != nil {
+			cancel(err)
+			return s.cause(ctx)
+		}
+		mux.Handle("POST /api/v1/write", h)
+	}
 	s.registerStatus(mux)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

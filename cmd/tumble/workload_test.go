@@ -108,8 +108,14 @@ func replayPointsWith(t *testing.T, rulesPath string, samples []sample.Sample, o
 // pointKey.
 func servedPoints(t *testing.T, base string, atSec int64) map[string]float64 {
 	t.Helper()
+	return servedPolicyPoints(t, base, atSec, "10s:2d", "1m:40d")
+}
+
+// servedPolicyPoints is servedPoints under the storage policies given.
+func servedPolicyPoints(t *testing.T, base string, atSec int64, policies ...string) map[string]float64 {
+	t.Helper()
 	got := map[string]float64{}
-	for _, pol := range []string{"10s:2d", "1m:40d"} {
+	for _, pol := range policies {
 		q := fmt.Sprintf(`{__name__=~".+", __policy__=%q}[1h]`, pol)
 		var res struct {
 			Status string

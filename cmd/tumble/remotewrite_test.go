@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tumblemetrics/tumble/aggregator"
+	"github.com/tumblemetrics/tumble/internal/kafkatest"
+	"github.com/tumblemetrics/tumble/internal/promtooltest"
+	"github.com/tumblemetrics/tumble/internal/syncbuf"
+	"github.com/tumblemetrics/tumble/replay"
+	"github.com/tumblemetrics/tumble/sample"
+)
+
+// TestRemoteWritePrometheus: a real Prometheus server (Debian's package)
+// scrapes an exporter each second — request counters by code, a queue
+// depth gauge, a latency histogram whose buckets carry exemplars — and
+// remote-writes into tumble (real Kafka, 4 raw partitions). What tumble
+// serves is what the replay computes from the samples its gateway wrote
+// to the raw topic, every bucket's exemplar is one of the exporter's
+// traces, and the metadata made counters and buckets cumulative.
+func TestRemoteWritePrometheus(t *testing.T) {
+	promBin := promtooltest.Prometheus(t)
+	k := kafkatest.Start(t)
+	const rulesPath = "../../testdata/rules/remote-write.yaml"
+	cfg := defaults()
+	cfg.Rules = rulesPath
+	cfg.DataDir = t.TempDir()
+	cfg.Kafka.Brokers = []string{k.Addr()}
+	cfg.RouterID = "rw"
+	cfg.Lateness = 20 * time.Second // remote write batches arrive out of order across series
+	cfg.EventTime.IdleTimeout = 2 * time.Second
+	cfg.Ingest.RemoteWrite = true
+	s := startServer(t, &cfg)
+	ctx := t.Context()
+	base := "http://" + cfg.Listen
+
+	// The exporter, updated every 50ms.
+	reg := prometheus.NewRegistry()
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "demo_requests_total", Help: "Requests served."}, []string{"code"})
+	depth := prometheus.NewGauge(prometheus.GaugeOpts{Name: "demo_queue_depth", Help: "Jobs waiting."})
+	latency := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "demo_latency_seconds", Help: "Request latency.",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1}})
+	reg.MustRegister(requests, depth, latency)
+	exp := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	defer exp.Close()
+	var (
+		mu     sync.Mutex
+		traces = map[string]bool{}
+	)
+	updates, stopUpdates := context.WithCancel(ctx)
+	var updaters sync.WaitGroup
+	updaters.Go(func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-updates.Done():
+				return
+			case <-tick.C:
+			}
+			requests.WithLabelValues([]string{"200", "200", "200", "500"}[i%4]).Inc()
+			depth.Set(float64(i % 17))
+			var id [16]byte
+			rand.Read(id[:])
+			tid := hex.EncodeToString(id[:])
+			mu.Lock()
+			traces[tid] = true
+			mu.Unlock()
+			latency.(prometheus.ExemplarObserver).ObserveWithExemplar(float64(i%23)/20, prometheus.Labels{"trace_id": tid})
+		}
+	})
+
+	// Prometheus: scrape each second, remote-write with exemplars and
+	// metadata.
+	dir := t.TempDir()
+	promAddr := freeAddr(t)
+	conf := fmt.Sprintf(`global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: demo
+    static_configs:
+      - targets: [%q]
+remote_write:
+  - url: %s/api/v1/write
+    send_exemplars: true
+    queue_config:
+      batch_send_deadline: 500ms
+      min_backoff: 100ms
+      max_backoff: 1s
+    metadata_config:
+      send_interval: 1s
+`, strings.TrimPrefix(exp.URL, "http://"), base)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var promLog syncbuf.Buffer
+	prom := exec.Command(promBin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr, "--enable-feature=exemplar-storage", "--log.level=warn")
+	prom.Stdout, prom.Stderr = &promLog, &promLog
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	promDone := make(chan error, 1)
+	go func() { promDone <- prom.Wait() }()
+	defer func() {
+		prom.Process.Kill()
+		<-promDone
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", promLog.String())
+		}
+	}()
+
+	// Fifteen seconds of scrapes once tumble takes samples in: then the
+	// exporter stops moving and Prometheus stops (it sends what it holds
+	// first).
+	waitWritten(t, base, 1, promDone)
+	time.Sleep(15 * time.Second)
+	stopUpdates()
+	updaters.Wait()
+	prom.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-promDone:
+	case <-time.After(time.Minute):
+		t.Fatal("prometheus did not stop within a minute of SIGTERM")
+	}
+	promDone <- nil // for the deferred Kill
+
+	// The oracle: the samples the gateway wrote, from the raw topic.
+	written := readRaw(t, k.Addr(), cfg.Kafka.RawTopics[0])
+	if len(written) == 0 {
+		t.Fatal("nothing in the raw topic")
+	}
+	types := map[string]sample.Type{}
+	lastMs := int64(math.MinInt64)
+	traced := 0
+	for i := range written {
+		s := &written[i]
+		types[s.Name] = s.Type
+		lastMs = max(lastMs, s.TimestampMs)
+		if !s.TraceID.IsZero() {
+			traced++
+			if !traces[s.TraceID.String()] {
+				t.Errorf("%s%v carries trace %s, which the exporter never made", s.Name, s.Labels, s.TraceID)
+			}
+		}
+	}
+	for name, want := range map[string]sample.Type{"demo_requests_total": sample.Cumulative, "demo_latency_seconds_bucket": sample.Cumulative,
+		"demo_latency_seconds_count": sample.Cumulative, "demo_queue_depth": sample.Gauge} {
+		if types[name] != want {
+			t.Errorf("%s: type %s, want %s (from the metadata)", name, types[name], want)
+		}
+	}
+	if traced == 0 {
+		t.Error("no sample carries an exemplar's trace")
+	}
+	slices.SortStableFunc(written, func(a, b sample.Sample) int { return int(a.TimestampMs - b.TimestampMs) }) // no sample late in the replay
+	want := replayPointsWith(t, rulesPath, written, replay.Options{Aggregator: aggregator.Options{Lateness: cfg.Lateness}})
+
+	lastEnd := lastMs - lastMs%5000 + 5000
+	waitEmitted(t, s, lastEnd+cfg.Lateness.Milliseconds())
+	served := servedPolicyPoints(t, base, time.Now().Unix()+300, "5s:1d")
+	comparePoints(t, want, served)
+
+	// The buckets' exemplars: each a trace of the exporter's.
+	var ex struct {
+		Data []struct {
+			SeriesLabels map[string]string
+			Exemplars    []struct{ Labels map[string]string }
+		}
+	}
+	getJSON(t, base+"/api/v1/query_exemplars?"+url.Values{"query": {`demo_latency_seconds_bucket`},
+		"start": {"0"}, "end": {strconv.FormatInt(time.Now().Unix()+300, 10)}}.Encode(), &ex)
+	n := 0
+	for _, sr := range ex.Data {
+		for _, e := range sr.Exemplars {
+			n++
+			if !traces[e.Labels["trace_id"]] {
+				t.Errorf("exemplar of %v: trace %q is not the exporter's", sr.SeriesLabels, e.Labels["trace_id"])
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no exemplar served for demo_latency_seconds_bucket")
+	}
+	t.Logf("%d samples written by Prometheus (%d with a trace), %d points served as the replay computed them, %d exemplars", len(written), traced, len(served), n)
+}
+
+// waitWritten waits until the remote-write gateway of the node at base has
+// written at least n samples, failing if Prometheus (done) exits first or
+// nothing comes for a minute.
+func waitWritten(t *testing.T, base string, n float64, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("prometheus exited: %v", err)
+		default:
+		}
+		resp, err := http.Get(base + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if scrape(t, b)[`tumble_ingest_samples_total{gateway="remote_write",outcome="written"}`] >= n {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the remote-write gateway wrote nothing for a minute")
+}
+
+// readRaw returns the samples of every committed record of topic.
+func readRaw(t *testing.T, broker, topic string) []sample.Sample {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []sample.Sample
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		if fs.Empty() {
+			return out
+		}
+		for _, r := range fs.Records() {
+			ss, err := sample.DecodeRecord(r.Value, sample.ParseFormat(string(headerValue(r, sample.ContentTypeHeader))), nil)
+			if err != nil {
+				t.Fatalf("raw record at %d/%d: %v", r.Partition, r.Offset, err)
+			}
+			out = append(out, ss...)
+		}
+	}
+}
+
+func headerValue(r *kgo.Record, key string) []byte {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
+}

@@ -122,7 +122,7 @@ func (w *Writer) write(ctx context.Context, p *producer, gateway string, samples
 	if p.cl == nil {
 		cl, err := kgo.NewClient(append([]kgo.Opt{
 			kgo.TransactionalID(p.id),
-			kgo.TransactionTimeout(max(w.opts.Timeout*2, 10*time.Second)),
+			kgo.TransactionTimeout(max(w.opts.Timeout+commitTimeout, 60*time.Second)),
 			kgo.RequiredAcks(kgo.AllISRAcks()),
 		}, w.opts.Client...)...)
 		if err != nil {
@@ -140,11 +140,22 @@ func (w *Writer) write(ctx context.Context, p *producer, gateway string, samples
 	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
-	if err := p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+	// Once the commit is asked, its outcome is the broker's: wait for it
+	// (a broker that restarts takes some seconds), even if the client
+	// has gone, rather than answer "not written" for a request that
+	// may be.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := p.cl.EndTransaction(cctx, kgo.TryCommit); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
+
+// commitTimeout bounds the wait for a commit's outcome: with the default
+// Timeout, a request ends within 25s, before a Prometheus server gives it
+// up (remote_timeout, 30s by default) and sends it again.
+const commitTimeout = 15 * time.Second
 
 // abort ends the failed transaction of p; a client that cannot is closed,
 // and the next request makes a new one (which fences what it left).

@@ -40,7 +40,16 @@ import (
 // serves is what the replay computes from the samples its gateway wrote
 // to the raw topic, every bucket's exemplar is one of the exporter's
 // traces, and the metadata made counters and buckets cumulative.
-func TestRemoteWritePrometheus(t *testing.T) {
+func TestRemoteWritePrometheus(t *testing.T) { remoteWritePrometheus(t, false) }
+
+// TestRemoteWriteKafkaOutage is TestRemoteWritePrometheus with the Kafka
+// broker killed for a while as Prometheus writes: the gateway answers 503,
+// Prometheus sends again, and once the broker is back every sample
+// Prometheus holds of the exporter's series is in the raw topic once —
+// none lost, none twice — and tumble serves what the replay computes.
+func TestRemoteWriteKafkaOutage(t *testing.T) { remoteWritePrometheus(t, true) }
+
+func remoteWritePrometheus(t *testing.T, outage bool) {
 	promBin := promtooltest.Prometheus(t)
 	k := kafkatest.Start(t)
 	const rulesPath = "../../testdata/rules/remote-write.yaml"
@@ -136,9 +145,23 @@ remote_write:
 	// exporter stops moving and Prometheus stops (it sends what it holds
 	// first).
 	waitWritten(t, base, 1, promDone)
+	if outage {
+		time.Sleep(5 * time.Second)
+		k.Stop()
+		time.Sleep(12 * time.Second) // Prometheus' requests fail or wait meanwhile
+		k.Restart(t)
+	}
 	time.Sleep(15 * time.Second)
 	stopUpdates()
 	updaters.Wait()
+	var held map[string]int
+	if outage {
+		// The exporter gone, Prometheus holds every sample of its series
+		// it will ever send.
+		exp.Close()
+		time.Sleep(2 * time.Second)
+		held = promSamples(t, "http://"+promAddr)
+	}
 	prom.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-promDone:
@@ -174,6 +197,10 @@ remote_write:
 	}
 	if traced == 0 {
 		t.Error("no sample carries an exemplar's trace")
+	}
+	if outage {
+		logRefused(t, base)
+		compareHeld(t, held, written)
 	}
 	slices.SortStableFunc(written, func(a, b sample.Sample) int { return int(a.TimestampMs - b.TimestampMs) }) // no sample late in the replay
 	want := replayPointsWith(t, rulesPath, written, replay.Options{Aggregator: aggregator.Options{Lateness: cfg.Lateness}})
@@ -266,4 +293,88 @@ func headerValue(r *kgo.Record, key string) []byte {
 		}
 	}
 	return nil
+}
+
+// logRefused logs how many requests the gateway at base answered 503
+// while Kafka was away: a request whose commit was asked waits for the
+// broker instead, so there need not be any.
+func logRefused(t *testing.T, base string) {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := scrape(t, b)
+	t.Logf("while the broker was down: %v requests answered 503, %v written",
+		m[`tumble_ingest_requests_total{code="503",gateway="remote_write"}`], m[`tumble_ingest_requests_total{code="204",gateway="remote_write"}`])
+}
+
+// promSamples returns the samples of the exporter's series (demo_*) that
+// the Prometheus server at base holds, as "name{labels} ts value", with
+// how many times each.
+func promSamples(t *testing.T, base string) map[string]int {
+	t.Helper()
+	var res struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string
+				Values [][2]any
+			}
+		}
+	}
+	getJSON(t, base+"/api/v1/query?"+url.Values{"query": {`{__name__=~"demo_.+"}[10m]`}}.Encode(), &res)
+	out := map[string]int{}
+	for _, sr := range res.Data.Result {
+		name := sr.Metric["__name__"]
+		delete(sr.Metric, "__name__")
+		ls := sample.FromMap(sr.Metric)
+		for _, v := range sr.Values {
+			f, err := strconv.ParseFloat(v[1].(string), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[sampleKey(name, ls, int64(v[0].(float64)*1000+0.5), f)]++
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("prometheus holds no sample of the exporter")
+	}
+	return out
+}
+
+func sampleKey(name string, ls sample.Labels, ms int64, v float64) string {
+	return fmt.Sprintf("%s%s %d %v", name, ls, ms, v)
+}
+
+// compareHeld requires the raw topic's samples of the exporter's series to
+// be what Prometheus holds, each once.
+func compareHeld(t *testing.T, held map[string]int, written []sample.Sample) {
+	t.Helper()
+	got := map[string]int{}
+	for i := range written {
+		if s := &written[i]; strings.HasPrefix(s.Name, "demo_") {
+			got[sampleKey(s.Name, s.Labels, s.TimestampMs, s.Value)]++
+		}
+	}
+	bad := 0
+	for k := range held {
+		if got[k] != 1 {
+			if bad++; bad <= 10 {
+				t.Errorf("%s: %d times in the raw topic, want once", k, got[k])
+			}
+		}
+	}
+	for k, n := range got {
+		if held[k] == 0 {
+			if bad++; bad <= 10 {
+				t.Errorf("%s: %d times in the raw topic, not in Prometheus", k, n)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d samples differ between Prometheus (%d) and the raw topic (%d)", bad, len(held), len(got))
+	}
+	t.Logf("the %d samples Prometheus holds of the exporter are in the raw topic, each once", len(held))
 }

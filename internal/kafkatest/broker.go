@@ -3,6 +3,7 @@ package kafkatest
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -18,6 +19,10 @@ import (
 type Broker struct {
 	addr    string
 	logPath string
+
+	// What runs the broker, kept for Restart.
+	java, classpath, props, dir string
+	startTimeout                time.Duration
 
 	cmd     *exec.Cmd
 	done    chan struct{} // closed once the process has exited and waitErr is set
@@ -122,6 +127,22 @@ func topicReady(td kadm.TopicDetail, partitions int32) bool {
 		}
 	}
 	return true
+}
+
+// Stop kills the broker, as a crash would, and waits for it to exit;
+// Restart starts it again. Clients see it gone: connections refused.
+func (b *Broker) Stop() { b.stop() }
+
+// Restart starts a stopped broker again on its ports and its data, and
+// returns once it answers; it fails t if it does not.
+func (b *Broker) Restart(t testing.TB) {
+	t.Helper()
+	b.stop()
+	began := time.Now()
+	if err := b.run(t.Context(), os.O_APPEND); err != nil {
+		t.Fatalf("kafkatest: restart the broker at %s: %v", b.addr, err)
+	}
+	t.Logf("kafkatest: broker at %s restarted in %v", b.addr, time.Since(began).Round(time.Millisecond))
 }
 
 // stop kills the broker and waits for it to exit; it is safe twice.

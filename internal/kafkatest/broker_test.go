@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -246,5 +247,45 @@ func TestClusterID(t *testing.T) {
 		if len(id) != 22 || id[0] == '-' {
 			t.Fatalf("clusterID() = %q, want 22 characters not starting with '-'", id)
 		}
+	}
+}
+
+// TestRestart: a broker stopped as by a crash and started again keeps the
+// records it acknowledged, on the same address.
+func TestRestart(t *testing.T) {
+	b := Start(t)
+	b.CreateTopic(t, "kept", 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(t.Context(), &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	b.Stop()
+	if c, err := net.DialTimeout("tcp", b.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("a stopped broker took a connection")
+	}
+	b.Restart(t)
+	if err := cl.ProduceSync(t.Context(), &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatalf("produce after the restart: %v", err)
+	}
+	rd := b.Client(t, kgo.ConsumeTopics("kept"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []string
+	for len(got) < 2 {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		fs := rd.PollFetches(ctx)
+		cancel()
+		if fs.Err0() != nil {
+			t.Fatalf("consume: %v (got %q)", fs.Err0(), got)
+		}
+		for _, r := range fs.Records() {
+			got = append(got, string(r.Value))
+		}
+	}
+	if got[0] != "before" || got[len(got)-1] != "after" {
+		t.Errorf("got %q, want before … after", got)
 	}
 }

@@ -161,35 +161,47 @@ func launch(ctx context.Context, c config, dir string) (*Broker, error) {
 	}
 	formatted := time.Now()
 
-	logFile, err := os.Create(b.logPath)
-	if err != nil {
-		return nil, fmt.Errorf("create broker log: %w", err)
+	b.java, b.classpath, b.props, b.dir, b.startTimeout = c.java, classpath, props, dir, c.startTimeout
+	if err := b.run(ctx, os.O_TRUNC); err != nil {
+		return nil, err
 	}
-	args := append(slices.Clone(jvmArgs), "-cp", classpath, "kafka.Kafka", props)
-	b.cmd = exec.Command(c.java, args...)
-	b.cmd.Dir = dir
+	b.formatTime, b.startTime = formatted.Sub(began), time.Since(formatted)
+	return b, nil
+}
+
+// run starts the broker's JVM, its log opened with flag (O_TRUNC at
+// first, O_APPEND on a restart), and waits for its first answer; on error
+// it leaves no process running.
+func (b *Broker) run(ctx context.Context, flag int) error {
+	logFile, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|flag, 0o644)
+	if err != nil {
+		return fmt.Errorf("open broker log: %w", err)
+	}
+	args := append(slices.Clone(jvmArgs), "-cp", b.classpath, "kafka.Kafka", b.props)
+	b.cmd = exec.Command(b.java, args...)
+	b.cmd.Dir = b.dir
 	b.cmd.Stdout = logFile
 	b.cmd.Stderr = logFile
 	b.cmd.SysProcAttr = childproc.Attr()
+	b.done = make(chan struct{})
 	if err := b.cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("start broker JVM: %w", err)
+		return fmt.Errorf("start broker JVM: %w", err)
 	}
+	done := b.done
 	go func() {
 		b.waitErr = b.cmd.Wait()
 		logFile.Close()
-		close(b.done)
+		close(done)
 	}()
-
-	if err := b.waitReady(ctx, c.startTimeout); err != nil {
+	if err := b.waitReady(ctx, b.startTimeout); err != nil {
 		b.stop()
 		if strings.Contains(childproc.TailFile(b.logPath, 200), "Address already in use") {
 			err = fmt.Errorf("%v: %w", err, errPortTaken)
 		}
-		return nil, &startError{output: b.logPath, tail: childproc.TailFile(b.logPath, tailLines), err: err}
+		return &startError{output: b.logPath, tail: childproc.TailFile(b.logPath, tailLines), err: err}
 	}
-	b.formatTime, b.startTime = formatted.Sub(began), time.Since(formatted)
-	return b, nil
+	return nil
 }
 
 // format writes the cluster's first metadata into the node's log

@@ -65,6 +65,12 @@ type IngestConfig struct {
 	// RemoteWrite serves Prometheus remote write 1.0 at POST
 	// /api/v1/write on listen.
 	RemoteWrite bool `yaml:"remoteWrite"`
+	// OTLP serves OpenTelemetry's metrics protocol: POST /v1/metrics and
+	// /otlp/v1/metrics on listen, the MetricsService on grpcListen.
+	OTLP bool `yaml:"otlp"`
+	// OTLPPromoteResourceAttributes are the resource attributes copied
+	// onto every series of the resource (job and instance always are).
+	OTLPPromoteResourceAttributes []string `yaml:"otlpPromoteResourceAttributes"`
 	// Topic is the raw topic the gateways write; default the first of
 	// kafka.rawTopics.
 	Topic string `yaml:"topic"`

@@ -52,14 +52,7 @@ func TestRemoteWriteKafkaOutage(t *testing.T) { remoteWritePrometheus(t, true) }
 func remoteWritePrometheus(t *testing.T, outage bool) {
 	promBin := promtooltest.Prometheus(t)
 	k := kafkatest.Start(t)
-	const rulesPath = "../../testdata/rules/remote-write.yaml"
-	cfg := defaults()
-	cfg.Rules = rulesPath
-	cfg.DataDir = t.TempDir()
-	cfg.Kafka.Brokers = []string{k.Addr()}
-	cfg.RouterID = "rw"
-	cfg.Lateness = 20 * time.Second // remote write batches arrive out of order across series
-	cfg.EventTime.IdleTimeout = 2 * time.Second
+	cfg := exporterConfig(t, k, "rw")
 	cfg.Ingest.RemoteWrite = true
 	s := startServer(t, &cfg)
 	ctx := t.Context()
@@ -175,6 +168,39 @@ remote_write:
 	if len(written) == 0 {
 		t.Fatal("nothing in the raw topic")
 	}
+	if outage {
+		logRefused(t, base)
+		compareHeld(t, held, written)
+	}
+	checkExporterServed(t, s, base, &cfg, written, traces)
+}
+
+// exporterConfig is the configuration of a node that takes an
+// application's metrics (testdata/rules/exporter.yaml) through a gateway,
+// on broker k: windows of 5s, 20s of lateness (requests of different
+// series arrive out of order), raw partitions idle after 2s.
+func exporterConfig(t *testing.T, k *kafkatest.Broker, id string) Config {
+	cfg := defaults()
+	cfg.Rules = "../../testdata/rules/exporter.yaml"
+	cfg.DataDir = t.TempDir()
+	cfg.Kafka.Brokers = []string{k.Addr()}
+	cfg.RouterID = id
+	cfg.Lateness = 20 * time.Second
+	cfg.EventTime.IdleTimeout = 2 * time.Second
+	return cfg
+}
+
+// checkExporterServed checks what tumble (s, its API at base) made of the
+// samples written of the exporter's series (testdata/rules/exporter.yaml):
+// counters and buckets cumulative, the queue a gauge, every trace one of
+// traces (and some), the points served those the replay of written
+// computes once every window has closed, and the buckets' exemplars some
+// of traces.
+func checkExporterServed(t *testing.T, s *server, base string, cfg *Config, written []sample.Sample, traces map[string]bool) {
+	t.Helper()
+	if len(written) == 0 {
+		t.Fatal("nothing in the raw topic")
+	}
 	types := map[string]sample.Type{}
 	lastMs := int64(math.MinInt64)
 	traced := 0
@@ -192,46 +218,30 @@ remote_write:
 	for name, want := range map[string]sample.Type{"demo_requests_total": sample.Cumulative, "demo_latency_seconds_bucket": sample.Cumulative,
 		"demo_latency_seconds_count": sample.Cumulative, "demo_queue_depth": sample.Gauge} {
 		if types[name] != want {
-			t.Errorf("%s: type %s, want %s (from the metadata)", name, types[name], want)
+			t.Errorf("%s: type %s, want %s; types %v", name, types[name], want, types)
 		}
 	}
 	if traced == 0 {
 		t.Error("no sample carries an exemplar's trace")
 	}
-	if outage {
-		logRefused(t, base)
-		compareHeld(t, held, written)
-	}
+	written = slices.Clone(written)
 	slices.SortStableFunc(written, func(a, b sample.Sample) int { return int(a.TimestampMs - b.TimestampMs) }) // no sample late in the replay
-	want := replayPointsWith(t, rulesPath, written, replay.Options{Aggregator: aggregator.Options{Lateness: cfg.Lateness}})
-
+	want := replayPointsWith(t, cfg.Rules, written, replay.Options{Aggregator: aggregator.Options{Lateness: cfg.Lateness}})
 	lastEnd := lastMs - lastMs%5000 + 5000
 	waitEmitted(t, s, lastEnd+cfg.Lateness.Milliseconds())
 	served := servedPolicyPoints(t, base, time.Now().Unix()+300, "5s:1d")
 	comparePoints(t, want, served)
 
-	// The buckets' exemplars: each a trace of the exporter's.
-	var ex struct {
-		Data []struct {
-			SeriesLabels map[string]string
-			Exemplars    []struct{ Labels map[string]string }
+	exemplars := servedTraces(t, base, "demo_latency_seconds_bucket")
+	for _, tr := range exemplars {
+		if !traces[tr] {
+			t.Errorf("exemplar trace %q is not the exporter's", tr)
 		}
 	}
-	getJSON(t, base+"/api/v1/query_exemplars?"+url.Values{"query": {`demo_latency_seconds_bucket`},
-		"start": {"0"}, "end": {strconv.FormatInt(time.Now().Unix()+300, 10)}}.Encode(), &ex)
-	n := 0
-	for _, sr := range ex.Data {
-		for _, e := range sr.Exemplars {
-			n++
-			if !traces[e.Labels["trace_id"]] {
-				t.Errorf("exemplar of %v: trace %q is not the exporter's", sr.SeriesLabels, e.Labels["trace_id"])
-			}
-		}
-	}
-	if n == 0 {
+	if len(exemplars) == 0 {
 		t.Error("no exemplar served for demo_latency_seconds_bucket")
 	}
-	t.Logf("%d samples written by Prometheus (%d with a trace), %d points served as the replay computed them, %d exemplars", len(written), traced, len(served), n)
+	t.Logf("%d samples written (%d with a trace), %d points served as the replay computed them, %d exemplars", len(written), traced, len(served), len(exemplars))
 }
 
 // waitWritten waits until the remote-write gateway of the node at base has
@@ -377,4 +387,24 @@ func compareHeld(t *testing.T, held map[string]int, written []sample.Sample) {
 		t.Fatalf("%d samples differ between Prometheus (%d) and the raw topic (%d)", bad, len(held), len(got))
 	}
 	t.Logf("the %d samples Prometheus holds of the exporter are in the raw topic, each once", len(held))
+}
+
+// servedTraces returns the trace IDs of the exemplars the query API at
+// base serves for query, over all time.
+func servedTraces(t *testing.T, base, query string) []string {
+	t.Helper()
+	var ex struct {
+		Data []struct {
+			Exemplars []struct{ Labels map[string]string }
+		}
+	}
+	getJSON(t, base+"/api/v1/query_exemplars?"+url.Values{"query": {query},
+		"start": {"0"}, "end": {strconv.FormatInt(time.Now().Unix()+300, 10)}}.Encode(), &ex)
+	var out []string
+	for _, sr := range ex.Data {
+		for _, e := range sr.Exemplars {
+			out = append(out, e.Labels["trace_id"])
+		}
+	}
+	return out
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tumblemetrics/tumble/ingest"
+	"github.com/tumblemetrics/tumble/ingest/otlp"
 	"github.com/tumblemetrics/tumble/ingest/remotewrite"
 	"github.com/tumblemetrics/tumble/query/fanout"
 	"github.com/tumblemetrics/tumble/query/promapi"
@@ -62,22 +63,41 @@ func (s *server) close() error {
 	return s.node.Close()
 }
 
-// remoteWrite returns the gateway of Prometheus remote write, writing
-// through the node's ingest writer.
-func (s *server) remoteWrite() (http.Handler, error) {
-	topic := cmp.Or(s.cfg.Ingest.Topic, s.cfg.Kafka.RawTopics[0])
+// registerIngest serves the ingest gateways the configuration asks for:
+// Prometheus remote write and OTLP over HTTP on mux, OTLP on gs.
+func (s *server) registerIngest(mux *http.ServeMux, gs *grpc.Server) error {
+	ic := s.cfg.Ingest
+	if !ic.RemoteWrite && !ic.OTLP {
+		return nil
+	}
 	var err error
-	s.writer, err = ingest.NewWriter(ingest.WriterOptions{Client: s.cfg.kafkaOpts(), Topic: topic,
+	s.writer, err = ingest.NewWriter(ingest.WriterOptions{Client: s.cfg.kafkaOpts(), Topic: cmp.Or(ic.Topic, s.cfg.Kafka.RawTopics[0]),
 		DeadLetterTopic: s.cfg.Kafka.DeadLetterTopic, ID: s.cfg.routerID(), Logger: s.log})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	limits := sample.DefaultLimits()
-	limits.MaxFuture = s.cfg.EventTime.SkewAllowance
-	return remotewrite.NewHandler(remotewrite.Options{
-		Writer: s.writer, Metrics: ingest.NewMetrics(s.reg), Samples: limits, Logger: s.log,
-		Limits: ingest.Limits{MaxBodyBytes: s.cfg.Ingest.MaxBodyBytes, MaxDecodedBytes: s.cfg.Ingest.MaxDecodedBytes, MaxSamples: s.cfg.Ingest.MaxSamples},
-	})
+	metrics := ingest.NewMetrics(s.reg)
+	samples := sample.DefaultLimits()
+	samples.MaxFuture = s.cfg.EventTime.SkewAllowance
+	limits := ingest.Limits{MaxBodyBytes: ic.MaxBodyBytes, MaxDecodedBytes: ic.MaxDecodedBytes, MaxSamples: ic.MaxSamples}
+	if ic.RemoteWrite {
+		h, err := remotewrite.NewHandler(remotewrite.Options{Writer: s.writer, Metrics: metrics, Samples: samples, Limits: limits, Logger: s.log})
+		if err != nil {
+			return err
+		}
+		mux.Handle("POST /api/v1/write", h)
+	}
+	if ic.OTLP {
+		g, err := otlp.New(otlp.Options{Writer: s.writer, Metrics: metrics, Samples: samples, Limits: limits, Logger: s.log,
+			PromoteResourceAttributes: ic.OTLPPromoteResourceAttributes})
+		if err != nil {
+			return err
+		}
+		mux.Handle("POST /v1/metrics", g)
+		mux.Handle("POST /otlp/v1/metrics", g)
+		g.Register(gs)
+	}
+	return nil
 }
 
 // run runs the node and serves its APIs until ctx ends (then it stops
@@ -133,13 +153,9 @@ func (s *server) run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
-	if s.cfg.Ingest.RemoteWrite {
-		h, err := s.remoteWrite()
-		if err != nil {
-			cancel(err)
-			return s.cause(ctx)
-		}
-		mux.Handle("POST /api/v1/write", h)
+	if err := s.registerIngest(mux, gs); err != nil {
+		cancel(err)
+		return s.cause(ctx)
 	}
 	s.registerStatus(mux)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))

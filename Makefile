@@ -81,6 +81,7 @@ fuzz:
 	$(call fuzz,./query/selectionfeed,FuzzParseToken,20000)
 	$(call fuzz,./ingest/remotewrite,FuzzDecode,40000)
 	$(call fuzz,./ingest/otlp,FuzzDecode,30000)
+	$(call fuzz,./ingest/influx,FuzzDecode,40000)
 
 # Kafka's own jars, for the broker that internal/kafkatest runs: Maven
 # resolves testdata/kafka/pom.xml into .cache/kafka/libs, with its local

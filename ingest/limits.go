@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +79,24 @@ func DecodeSnappy(dst, b []byte, l Limits) ([]byte, error) {
 	out, err := snappy.Decode(dst[:n], b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSnappy, err)
+	}
+	return out, nil
+}
+
+// Gunzip decompresses a gzip body, refusing one that decodes past
+// l.MaxDecodedBytes.
+func Gunzip(b []byte, l Limits) ([]byte, error) {
+	l = l.withDefaults()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("the body is not gzip: %w", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, int64(l.MaxDecodedBytes)+1))
+	if err != nil {
+		return nil, fmt.Errorf("the body is not gzip: %w", err)
+	}
+	if len(out) > l.MaxDecodedBytes {
+		return nil, &TooLargeError{What: "decoded body", Size: int64(len(out)), Limit: int64(l.MaxDecodedBytes)}
 	}
 	return out, nil
 }

@@ -23,19 +23,28 @@ const maxListed = 20
 // for ErrUnsupported, 503 (with Retry-After) when Kafka did not take it,
 // 400 otherwise.
 func Fail(w http.ResponseWriter, err error) int {
-	var tl *TooLargeError
-	code := http.StatusBadRequest
-	switch {
-	case errors.As(err, &tl):
-		code = http.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrUnsupported):
-		code = http.StatusUnsupportedMediaType
-	case errors.Is(err, ErrUnavailable):
-		code = http.StatusServiceUnavailable
+	code := HTTPCode(err)
+	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", RetryAfter)
 	}
 	http.Error(w, err.Error(), code)
 	return code
+}
+
+// HTTPCode is the HTTP status of a request that failed with err: 503 when
+// Kafka did not take it, 413 over a limit, 415 for ErrUnsupported, 400
+// otherwise.
+func HTTPCode(err error) int {
+	var tl *TooLargeError
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
+	case errors.As(err, &tl):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnsupported):
+		return http.StatusUnsupportedMediaType
+	}
+	return http.StatusBadRequest
 }
 
 // RefusedError says which samples of a request were refused, and why; the

@@ -68,6 +68,9 @@ type IngestConfig struct {
 	// OTLP serves OpenTelemetry's metrics protocol: POST /v1/metrics and
 	// /otlp/v1/metrics on listen, the MetricsService on grpcListen.
 	OTLP bool `yaml:"otlp"`
+	// Influx serves InfluxDB's line protocol: POST /write (1.x) and
+	// /api/v2/write (2.x) on listen.
+	Influx bool `yaml:"influx"`
 	// OTLPPromoteResourceAttributes are the resource attributes copied
 	// onto every series of the resource (job and instance always are).
 	OTLPPromoteResourceAttributes []string `yaml:"otlpPromoteResourceAttributes"`

@@ -74,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.Embedded = cfg.Embedded || *embedded
 		if cfg.Embedded {
-			cfg.Ingest.RemoteWrite, cfg.Ingest.OTLP = true, true // the demo takes Prometheus' and OpenTelemetry's samples too
+			cfg.Ingest.RemoteWrite, cfg.Ingest.OTLP, cfg.Ingest.Influx = true, true, true // the demo takes other protocols too
 		}
 		err = cfg.validate()
 	}
@@ -142,8 +142,9 @@ Example queries (windows close 10s + lateness after their end; give it half a mi
   curl -s '%s/api/v1/query_exemplars' --data-urlencode 'query=http_request_duration_seconds_by_route{quantile="0.99"}' --data-urlencode start=0 --data-urlencode end=9999999999
 The traces behind each P99 (and, with --candidates, those that may be) as they are selected:
   bin/tumblectl traces watch --addr %s --candidates
-Prometheus can send its samples too: remote_write to %s/api/v1/write; and OTLP exporters to %s/v1/metrics
+Prometheus can send its samples too: remote_write to %s/api/v1/write; OTLP exporters to %s/v1/metrics;
+Influx line protocol to %s/api/v2/write
 Produce your own samples with any Kafka client, e.g.
   echo '{"name":"x","labels":{"service":"a"},"type":"timer","value":0.2,"timestamp_ms":'$(date +%%s000)'}' | kcat -P -b %s -t %s
-`, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0], cfg.Shards, cfg.DataDir, base, base, base, base, cfg.GRPCListen, base, base, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0])
+`, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0], cfg.Shards, cfg.DataDir, base, base, base, base, cfg.GRPCListen, base, base, base, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0])
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tumblemetrics/tumble/ingest"
+	"github.com/tumblemetrics/tumble/ingest/influx"
 	"github.com/tumblemetrics/tumble/ingest/otlp"
 	"github.com/tumblemetrics/tumble/ingest/remotewrite"
 	"github.com/tumblemetrics/tumble/query/fanout"
@@ -64,10 +65,11 @@ func (s *server) close() error {
 }
 
 // registerIngest serves the ingest gateways the configuration asks for:
-// Prometheus remote write and OTLP over HTTP on mux, OTLP on gs.
+// Prometheus remote write, InfluxDB line protocol and OTLP over HTTP on
+// mux, OTLP on gs.
 func (s *server) registerIngest(mux *http.ServeMux, gs *grpc.Server) error {
 	ic := s.cfg.Ingest
-	if !ic.RemoteWrite && !ic.OTLP {
+	if !ic.RemoteWrite && !ic.OTLP && !ic.Influx {
 		return nil
 	}
 	var err error
@@ -86,6 +88,14 @@ func (s *server) registerIngest(mux *http.ServeMux, gs *grpc.Server) error {
 			return err
 		}
 		mux.Handle("POST /api/v1/write", h)
+	}
+	if ic.Influx {
+		h, err := influx.NewHandler(influx.Options{Writer: s.writer, Metrics: metrics, Samples: samples, Limits: limits, Logger: s.log})
+		if err != nil {
+			return err
+		}
+		mux.Handle("POST /write", h)
+		mux.Handle("POST /api/v2/write", h)
 	}
 	if ic.OTLP {
 		g, err := otlp.New(otlp.Options{Writer: s.writer, Metrics: metrics, Samples: samples, Limits: limits, Logger: s.log,

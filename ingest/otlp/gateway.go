@@ -1,12 +1,9 @@
 package otlp
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -101,7 +98,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	var body proto.Message = response(refused, written)
 	if err != nil {
-		code = httpCode(err)
+		code = ingest.HTTPCode(err)
 		st := &spb.Status{Code: int32(grpcCode(err)), Message: err.Error()}
 		if code == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", ingest.RetryAfter)
@@ -136,7 +133,7 @@ func (g *Gateway) serveHTTP(r *http.Request, json bool) (int, []ingest.Refused, 
 	switch enc := r.Header.Get("Content-Encoding"); enc {
 	case "", "identity":
 	case "gzip":
-		if body, err = gunzip(body, g.opts.Limits); err != nil {
+		if body, err = ingest.Gunzip(body, g.opts.Limits); err != nil {
 			return 0, nil, err
 		}
 	default:
@@ -152,39 +149,6 @@ func (g *Gateway) serveHTTP(r *http.Request, json bool) (int, []ingest.Refused, 
 		return 0, nil, fmt.Errorf("otlp: the body is not an ExportMetricsServiceRequest: %w", err)
 	}
 	return g.export(r.Context(), GatewayHTTP, req)
-}
-
-// gunzip decompresses b, up to l's limit.
-func gunzip(b []byte, l ingest.Limits) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("otlp: the body is not gzip: %w", err)
-	}
-	limit := l.MaxDecodedBytes
-	if limit <= 0 {
-		limit = 128 << 20
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
-	if err != nil {
-		return nil, fmt.Errorf("otlp: the body is not gzip: %w", err)
-	}
-	if len(out) > limit {
-		return nil, &ingest.TooLargeError{What: "decoded body", Size: int64(len(out)), Limit: int64(limit)}
-	}
-	return out, nil
-}
-
-func httpCode(err error) int {
-	var tl *ingest.TooLargeError
-	switch {
-	case errors.Is(err, ingest.ErrUnavailable):
-		return http.StatusServiceUnavailable
-	case errors.As(err, &tl):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, ingest.ErrUnsupported):
-		return http.StatusUnsupportedMediaType
-	}
-	return http.StatusBadRequest
 }
 
 func grpcCode(err error) codes.Code {
@@ -214,7 +178,7 @@ func (s *grpcService) Export(ctx context.Context, req *colmetricspb.ExportMetric
 	written, refused, err := s.g.export(ctx, GatewayGRPC, req)
 	code := http.StatusOK
 	if err != nil {
-		code = httpCode(err)
+		code = ingest.HTTPCode(err)
 	}
 	s.g.opts.Metrics.Observe(GatewayGRPC, code, written, err == nil || !errors.Is(err, ingest.ErrUnavailable), refused)
 	if err != nil {

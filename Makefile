@@ -82,6 +82,7 @@ fuzz:
 	$(call fuzz,./ingest/remotewrite,FuzzDecode,40000)
 	$(call fuzz,./ingest/otlp,FuzzDecode,30000)
 	$(call fuzz,./ingest/influx,FuzzDecode,40000)
+	$(call fuzz,./ingest/graphite,FuzzParseLine,40000)
 
 # Kafka's own jars, for the broker that internal/kafkatest runs: Maven
 # resolves testdata/kafka/pom.xml into .cache/kafka/libs, with its local

@@ -94,8 +94,8 @@ func (f *Filter) addTerm(term string, off int, seen map[string]bool) error {
 		return &FilterError{Column: col(len(name) + 1), Reason: fmt.Sprintf("tag %q has an empty pattern (use * to require the tag with any value)", name)}
 	case seen[name]:
 		return &FilterError{Column: col(0), Reason: fmt.Sprintf("tag %q appears twice", name)}
-	case strings.HasPrefix(name, "__") && name != NameTag && name != TypeTag:
-		return &FilterError{Column: col(0), Reason: fmt.Sprintf("tag %q is internal: series carry no labels starting with __ (only %s and %s can be filtered on)", name, NameTag, TypeTag)}
+	case strings.HasPrefix(name, "__") && name != NameTag && name != TypeTag && !sample.IsGraphiteLabel(name):
+		return &FilterError{Column: col(0), Reason: fmt.Sprintf("tag %q is internal: series carry no labels starting with __ (only %s, %s and Graphite's __g0__, __g1__, … can be filtered on)", name, NameTag, TypeTag)}
 	}
 	seen[name] = true
 	p, gerr := compilePattern(pat)

@@ -45,6 +45,8 @@ func TestFilterMatch(t *testing.T) {
 		{"negation", "env:!prod", series("up", sample.Gauge, "env=dev"), true},
 		{"negation misses", "env:!prod", series("up", sample.Gauge, "env=prod"), false},
 		{"negation of a missing tag", "env:!prod", series("up", sample.Gauge), false},
+		{"graphite path component", "__g1__:api*", series("servers_api1_cpu", sample.Gauge, "__g0__=servers", "__g1__=api1", "__g2__=cpu"), true},
+		{"graphite path component misses", "__g1__:api*", series("servers_db1_cpu", sample.Gauge, "__g0__=servers", "__g1__=db1"), false},
 		{"negated glob", "env:!{prod,staging}", series("up", sample.Gauge, "env=dev"), true},
 		{"name", "__name__:http_requests_total", series("http_requests_total", sample.Cumulative), true},
 		{"name misses", "__name__:http_requests_total", series("http_requests", sample.Cumulative), false},
@@ -118,7 +120,8 @@ func TestParseFilterErrors(t *testing.T) {
 		{"env:!", 5, "a lone ! negates nothing"},
 		{"code:[9-0]", 7, "reversed"},
 		{"__m3_type__:histogram", 13, "matches no sample type"},
-		{"__g0__:x", 1, "is internal"},
+		{"__rollup__:x", 1, "is internal"},
+		{"__g0x__:x", 1, "is internal"},
 		{"app:\xff", 5, "not valid UTF-8"},
 	} {
 		t.Run(tc.filter, func(t *testing.T) {

@@ -291,8 +291,8 @@ func (p *parser) labelNames(rc *ruleCtx, n *yaml.Node, path string) ([]string, [
 		switch {
 		case name == "" && nodes[i].Kind == yaml.ScalarNode:
 			p.fail(rc, nodes[i], field, "empty label name")
-		case strings.HasPrefix(name, "__"):
-			p.fail(rc, nodes[i], field, fmt.Sprintf("label %q is internal: series carry no labels starting with __", name))
+		case strings.HasPrefix(name, "__") && !sample.IsGraphiteLabel(name):
+			p.fail(rc, nodes[i], field, fmt.Sprintf("label %q is internal: series carry no labels starting with __ but Graphite's __g0__, __g1__, …", name))
 		}
 		if j, dup := seen[name]; dup && name != "" {
 			p.fail(rc, nodes[i], field, fmt.Sprintf("label %q listed twice (first at %s)", name, index(path, j)))

@@ -27,9 +27,9 @@ func isMetricName(s string) bool {
 }
 
 // isLabelName reports whether s is a valid label name: [a-zA-Z_][a-zA-Z0-9_]*,
-// not starting with "__".
+// not starting with "__" unless it is a Graphite path label.
 func isLabelName(s string) bool {
-	if s == "" || nameBytes[s[0]]&labelFirst == 0 || strings.HasPrefix(s, "__") {
+	if s == "" || nameBytes[s[0]]&labelFirst == 0 || strings.HasPrefix(s, "__") && !IsGraphiteLabel(s) {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
@@ -127,4 +127,24 @@ func Validate(s *Sample) error {
 		return newError(CodeBadField, "type", fmt.Sprintf("%s is not a sample type", s.Type))
 	}
 	return nil
+}
+
+// IsGraphiteLabel reports whether name is one of the labels that hold the
+// components of a Graphite path, as M3 names them: __g0__, __g1__, … The
+// one kind of label starting with __ that a sample may carry.
+func IsGraphiteLabel(name string) bool {
+	n, ok := strings.CutPrefix(name, "__g")
+	if !ok {
+		return false
+	}
+	n, ok = strings.CutSuffix(n, "__")
+	if !ok || n == "" || len(n) > 3 || n[0] == '0' && len(n) > 1 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] < '0' || n[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

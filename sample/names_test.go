@@ -176,3 +176,12 @@ func TestNameRules(t *testing.T) {
 		}
 	}
 }
+
+func TestIsGraphiteLabel(t *testing.T) {
+	for name, want := range map[string]bool{"__g0__": true, "__g12__": true, "__g999__": true, "__g__": false, "__g01__": false,
+		"__g1000__": false, "__gx__": false, "__g1_": false, "g1": false, "__name__": false} {
+		if got := IsGraphiteLabel(name); got != want {
+			t.Errorf("%s: got %v, want %v", name, got, want)
+		}
+	}
+}

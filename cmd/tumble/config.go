@@ -71,6 +71,10 @@ type IngestConfig struct {
 	// Influx serves InfluxDB's line protocol: POST /write (1.x) and
 	// /api/v2/write (2.x) on listen.
 	Influx bool `yaml:"influx"`
+	// GraphiteTCP and GraphiteUDP are the addresses of Graphite's
+	// plaintext protocol (carbon's 2003); "" serves none.
+	GraphiteTCP string `yaml:"graphiteTCP"`
+	GraphiteUDP string `yaml:"graphiteUDP"`
 	// OTLPPromoteResourceAttributes are the resource attributes copied
 	// onto every series of the resource (job and instance always are).
 	OTLPPromoteResourceAttributes []string `yaml:"otlpPromoteResourceAttributes"`

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tumblemetrics/tumble/ingest"
+	"github.com/tumblemetrics/tumble/ingest/graphite"
 	"github.com/tumblemetrics/tumble/ingest/influx"
 	"github.com/tumblemetrics/tumble/ingest/otlp"
 	"github.com/tumblemetrics/tumble/ingest/remotewrite"
@@ -41,6 +42,8 @@ type server struct {
 	ready        chan struct{} // closed once both listen
 	// writer writes what the ingest gateways take in; nil without them.
 	writer *ingest.Writer
+	// graphite serves Graphite's plaintext protocol; nil without it.
+	graphite *graphite.Server
 }
 
 func newServer(cfg Config, log *slog.Logger) (*server, error) {
@@ -69,7 +72,7 @@ func (s *server) close() error {
 // mux, OTLP on gs.
 func (s *server) registerIngest(mux *http.ServeMux, gs *grpc.Server) error {
 	ic := s.cfg.Ingest
-	if !ic.RemoteWrite && !ic.OTLP && !ic.Influx {
+	if !ic.RemoteWrite && !ic.OTLP && !ic.Influx && ic.GraphiteTCP == "" && ic.GraphiteUDP == "" {
 		return nil
 	}
 	var err error
@@ -96,6 +99,12 @@ func (s *server) registerIngest(mux *http.ServeMux, gs *grpc.Server) error {
 		}
 		mux.Handle("POST /write", h)
 		mux.Handle("POST /api/v2/write", h)
+	}
+	if ic.GraphiteTCP != "" || ic.GraphiteUDP != "" {
+		if s.graphite, err = graphite.Listen(graphite.Options{Writer: s.writer, Metrics: metrics, Samples: samples, Logger: s.log,
+			TCP: ic.GraphiteTCP, UDP: ic.GraphiteUDP}); err != nil {
+			return fmt.Errorf("graphite: %w", err)
+		}
 	}
 	if ic.OTLP {
 		g, err := otlp.New(otlp.Options{Writer: s.writer, Metrics: metrics, Samples: samples, Limits: limits, Logger: s.log,
@@ -173,6 +182,9 @@ func (s *server) run(ctx context.Context) error {
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ready") })
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
+	if s.graphite != nil {
+		wg.Go(func() { s.graphite.Run(ctx) })
+	}
 	wg.Go(func() {
 		if err := gs.Serve(s.grpcListener); err != nil {
 			fail(fmt.Errorf("gRPC server: %w", err))

@@ -46,9 +46,11 @@ vet:
 	$(GO) vet -stdmethods=false ./storage
 
 # The integration tests run a real Kafka broker, promtool and etcd: `unit`
-# fetches them first, once (see kafka, promtool and etcd below).
+# fetches them first, once (see kafka, promtool and etcd below). The
+# end-to-end tests of cmd/tumble take some ten minutes under -race on two
+# busy cores, past go test's default limit: hence -timeout.
 unit: kafka promtool etcd
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 # The chaos test at full length: three tumble nodes, two replicas a shard,
 # real Kafka and etcd; CHAOS_KILLS leaders killed with SIGKILL, etcd down

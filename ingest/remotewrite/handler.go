@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
 	"github.com/tumblemetrics/tumble/ingest"
 	"github.com/tumblemetrics/tumble/sample"
@@ -28,8 +29,10 @@ type Options struct {
 	Now     func() time.Time // nil means time.Now
 }
 
-// Handler takes Prometheus remote write 1.0 requests (snappy-compressed
-// prompb.WriteRequest, POST /api/v1/write): it answers 204 once Kafka
+// Handler takes Prometheus remote write 1.0 and 2.0 requests (POST
+// /api/v1/write, a snappy-compressed prometheus.WriteRequest or
+// io.prometheus.write.v2.Request; a 2.0 answer carries the
+// X-Prometheus-Remote-Write-*-Written headers). It answers 204 once Kafka
 // has acknowledged every sample; 400 naming the series it refused (the
 // others are written, the refused ones go to the dead-letter topic: a
 // client does not send a 400 again); 413 over a limit; 503 with
@@ -56,7 +59,15 @@ func NewHandler(opts Options) (*Handler, error) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	written, refused, err := h.serve(r)
+	res, err := h.serve(r)
+	written, refused := res.written, res.refused
+	if res.v2 {
+		if err != nil {
+			setV2Headers(w, 0, 0)
+		} else {
+			setV2Headers(w, written, res.traced)
+		}
+	}
 	code := http.StatusNoContent
 	switch {
 	case err != nil:
@@ -71,24 +82,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.opts.Metrics.Observe(Gateway, code, written, ok, refused)
 }
 
-// serve writes the samples of r and returns how many, and those refused.
-func (h *Handler) serve(r *http.Request) (int, []ingest.Refused, error) {
+// result is what a request came to.
+type result struct {
+	v2      bool // a remote write 2.0 request
+	written int  // samples written
+	traced  int  // of them, with an exemplar's trace
+	refused []ingest.Refused
+}
+
+// serve writes the samples of r.
+func (h *Handler) serve(r *http.Request) (result, error) {
+	var res result
 	if r.Method != http.MethodPost {
-		return 0, nil, fmt.Errorf("remote write: method %s, want POST", r.Method)
+		return res, fmt.Errorf("remote write: method %s, want POST", r.Method)
 	}
 	ct := r.Header.Get("Content-Type")
-	switch {
-	case strings.Contains(ct, "io.prometheus.write.v2.Request"):
-		return 0, nil, fmt.Errorf("remote write: protocol 2.0 (io.prometheus.write.v2.Request) is not served yet; send prometheus.WriteRequest (1.0): %w", ingest.ErrUnsupported)
-	case ct != "" && !strings.HasPrefix(ct, "application/x-protobuf"):
-		return 0, nil, fmt.Errorf("remote write: content type %q, want application/x-protobuf: %w", ct, ingest.ErrUnsupported)
+	res.v2 = isV2(ct)
+	if ct != "" && !strings.HasPrefix(ct, "application/x-protobuf") {
+		return res, fmt.Errorf("remote write: content type %q, want application/x-protobuf: %w", ct, ingest.ErrUnsupported)
 	}
 	if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "snappy" {
-		return 0, nil, fmt.Errorf("remote write: content encoding %q, want snappy: %w", enc, ingest.ErrUnsupported)
+		return res, fmt.Errorf("remote write: content encoding %q, want snappy: %w", enc, ingest.ErrUnsupported)
 	}
 	body, err := ingest.ReadBody(r, h.opts.Limits)
 	if err != nil {
-		return 0, nil, err
+		return res, err
 	}
 	bp, _ := h.bufs.Get().(*[]byte)
 	if bp == nil {
@@ -97,24 +115,39 @@ func (h *Handler) serve(r *http.Request) (int, []ingest.Refused, error) {
 	defer h.bufs.Put(bp)
 	raw, err := ingest.DecodeSnappy(*bp, body, h.opts.Limits)
 	if err != nil {
-		return 0, nil, fmt.Errorf("remote write: %w", err)
+		return res, fmt.Errorf("remote write: %w", err)
 	}
 	*bp = raw[:0]
-	var req prompb.WriteRequest
-	if err := req.Unmarshal(raw); err != nil {
-		return 0, nil, fmt.Errorf("remote write: the body is not a prometheus.WriteRequest: %w", err)
+	req := &prompb.WriteRequest{}
+	if res.v2 {
+		var v2 writev2.Request
+		if err := v2.Unmarshal(raw); err != nil {
+			return res, fmt.Errorf("remote write: the body is not an io.prometheus.write.v2.Request: %w", err)
+		}
+		if req, err = fromV2(&v2); err != nil {
+			return res, fmt.Errorf("remote write 2.0: %w", err)
+		}
+	} else if err := req.Unmarshal(raw); err != nil {
+		return res, fmt.Errorf("remote write: the body is not a prometheus.WriteRequest: %w", err)
 	}
 	n := 0
 	for i := range req.Timeseries {
 		n += len(req.Timeseries[i].Samples) + len(req.Timeseries[i].Histograms)
 	}
 	if max := h.opts.Limits.MaxSamples; max > 0 && n > max {
-		return 0, nil, &ingest.TooLargeError{What: "samples", Size: int64(n), Limit: int64(max)}
+		return res, &ingest.TooLargeError{What: "samples", Size: int64(n), Limit: int64(max)}
 	}
-	samples, refused := h.dec.Decode(&req, h.opts.Samples, h.opts.Now().UnixMilli(), make([]sample.Sample, 0, n), nil)
+	samples, refused := h.dec.Decode(req, h.opts.Samples, h.opts.Now().UnixMilli(), make([]sample.Sample, 0, n), nil)
+	res.written = len(samples)
 	if err := h.opts.Writer.Write(r.Context(), Gateway, samples, refused); err != nil {
 		h.opts.Logger.Warn("remote write: Kafka did not take a request; the client is told to send it again", "samples", len(samples), "err", err)
-		return len(samples), nil, err
+		return res, err
 	}
-	return len(samples), refused, nil
+	res.refused = refused
+	for i := range samples {
+		if !samples[i].TraceID.IsZero() {
+			res.traced++
+		}
+	}
+	return res, nil
 }

@@ -3,6 +3,7 @@ package remotewrite
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -167,7 +169,8 @@ func TestHandler(t *testing.T) {
 		{"too large decoded", snappy.Encode(nil, make([]byte, 5<<20)), nil, 413, "decoded body"},
 		{"too large", make([]byte, 2<<20), nil, 413, "body of"},
 		{"too many samples", encode(t, manySamples(1001)), nil, 413, "samples of 1001"},
-		{"protocol 2.0", encode(t, &req), []string{"Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request"}, 415, "2.0"},
+		{"protocol 2.0, truncated", snappy.Encode(nil, []byte{0x0a, 0x05, 0x61}), []string{"Content-Type", v2Type}, 400, "not an io.prometheus.write.v2.Request"},
+		{"text", encode(t, &req), []string{"Content-Type", "text/plain"}, 415, "want application/x-protobuf"},
 		{"gzip", encode(t, &req), []string{"Content-Encoding", "gzip"}, 415, "gzip"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,4 +228,66 @@ func counter(t *testing.T, reg *prometheus.Registry, name, value string) float64
 		}
 	}
 	return 0
+}
+
+const v2Type = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+
+// TestHandlerV2: a remote write 2.0 request, its labels and exemplars by
+// symbol and its metadata per series, is written as 1.0's would be, and
+// the answer says what was written.
+func TestHandlerV2(t *testing.T) {
+	g := newGateway(t)
+	st := writev2.NewSymbolTable()
+	ref := func(kv ...string) []uint32 {
+		var refs []uint32
+		for _, s := range kv {
+			refs = append(refs, st.Symbolize(s))
+		}
+		return refs
+	}
+	trace := "4bf92f3577b34da6a3ce929d0e0e4736"
+	req := writev2.Request{Timeseries: []writev2.TimeSeries{
+		{LabelsRefs: ref("__name__", "rpc_seconds_bucket", "job", "api", "le", "0.5"),
+			Samples:   []writev2.Sample{{Value: 3, Timestamp: now - 2000}, {Value: 4, Timestamp: now - 1000}},
+			Exemplars: []writev2.Exemplar{{LabelsRefs: ref("trace_id", trace), Value: 0.3, Timestamp: now - 1000}},
+			Metadata:  writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_HISTOGRAM}},
+		{LabelsRefs: ref("__name__", "temperature", "room", "a"), Samples: []writev2.Sample{{Value: 20, Timestamp: now - 1000}},
+			Metadata: writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_GAUGE}},
+		{LabelsRefs: ref("__name__", "jobs_total"), Samples: []writev2.Sample{{Value: 9, Timestamp: now - 1000}},
+			Metadata: writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_COUNTER}},
+	}}
+	req.Symbols = st.Symbols()
+	b, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, hdr, body := g.post(t, snappy.Encode(nil, b), "Content-Type", v2Type, "X-Prometheus-Remote-Write-Version", "2.0.0")
+	if code != http.StatusNoContent {
+		t.Fatalf("got %d %q, want 204", code, body)
+	}
+	if hdr.Get(headerSamplesWritten) != "4" || hdr.Get(headerExemplarsWritten) != "1" || hdr.Get(headerHistogramsWritten) != "0" {
+		t.Errorf("headers: got samples %q, exemplars %q, histograms %q; want 4, 1, 0", hdr.Get(headerSamplesWritten), hdr.Get(headerExemplarsWritten), hdr.Get(headerHistogramsWritten))
+	}
+	got := map[string]string{}
+	for _, r := range consume(t, g.c, "raw") {
+		ss, err := sample.DecodeRecord(r.Value, sample.FormatAuto, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range ss {
+			got[s.Name+fmt.Sprint(s.Value)] = s.Type.String() + " " + s.TraceID.String()
+		}
+	}
+	want := map[string]string{"rpc_seconds_bucket3": "cumulative ", "rpc_seconds_bucket4": "cumulative " + trace,
+		"temperature20": "gauge ", "jobs_total9": "cumulative "}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+
+	// A bad symbol reference is the sender's fault.
+	bad := writev2.Request{Symbols: []string{""}, Timeseries: []writev2.TimeSeries{{LabelsRefs: []uint32{0, 7}, Samples: []writev2.Sample{{Value: 1}}}}}
+	b, _ = bad.Marshal()
+	if code, _, body := g.post(t, snappy.Encode(nil, b), "Content-Type", v2Type); code != http.StatusBadRequest || !strings.Contains(body, "symbol reference 7") {
+		t.Errorf("bad symbol: got %d %q, want 400 naming the reference", code, body)
+	}
 }

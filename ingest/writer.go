@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tumblemetrics/tumble/sample"
-	"github.com/tumblemetrics/tumble/shard/router"
 )
 
 // ErrUnavailable wraps a failure to write to Kafka: nothing of the request
@@ -224,9 +223,9 @@ var groupKeys = func() (keys [Groups][]byte) {
 // as JSON, with the reason and the series as the client named it.
 func deadLetter(topic, gateway string, r *Refused) *kgo.Record {
 	return &kgo.Record{Topic: topic, Key: []byte(r.Series), Value: sample.AppendJSON(nil, &r.Sample), Headers: []kgo.RecordHeader{
-		{Key: router.HeaderReason, Value: []byte(r.Reason)},
-		{Key: router.HeaderError, Value: []byte(r.Err.Error())},
-		{Key: router.HeaderSource, Value: []byte(gateway + ": " + r.Series)},
+		{Key: sample.HeaderReason, Value: []byte(r.Reason)},
+		{Key: sample.HeaderError, Value: []byte(r.Err.Error())},
+		{Key: sample.HeaderSource, Value: []byte(gateway + ": " + r.Series)},
 		{Key: sample.ContentTypeHeader, Value: []byte(sample.ContentTypeJSON)},
 	}}
 }

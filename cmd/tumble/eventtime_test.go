@@ -195,8 +195,8 @@ func TestEventTimeField(t *testing.T) {
 		t.Fatal(err)
 	}
 	reasons := deadLetters(t, []string{b.Addr()}, "tumble-dead-letter", 5)
-	if reasons[sample.CodeTimestampInFuture] != 3 || reasons[router.ReasonLate] != 2 {
-		t.Errorf("dead letters %v, want the 3 samples from the future as %s and the late one, twice, as %s", reasons, sample.CodeTimestampInFuture, router.ReasonLate)
+	if reasons[sample.CodeTimestampInFuture] != 3 || reasons[sample.ReasonLate] != 2 {
+		t.Errorf("dead letters %v, want the 3 samples from the future as %s and the late one, twice, as %s", reasons, sample.CodeTimestampInFuture, sample.ReasonLate)
 	}
 	// The replica publishes its counters after the poll that wrote them.
 	lateSeries := `tumble_replica_late_samples_total{reason="window_closed",rule="http latency by route"`

@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tumblemetrics/tumble/internal/kafkatest"
-	"github.com/tumblemetrics/tumble/shard/router"
+	"github.com/tumblemetrics/tumble/sample"
 )
 
 // TestRestartKill runs tumble as its own process against a real Kafka
@@ -183,7 +183,7 @@ func deadLetters(t *testing.T, brokers []string, topic string, n int) map[string
 			got++
 			reason := ""
 			for _, h := range r.Headers {
-				if h.Key == router.HeaderReason {
+				if h.Key == sample.HeaderReason {
 					reason = string(h.Value)
 				}
 			}

@@ -20,7 +20,6 @@ import (
 
 	"github.com/tumblemetrics/tumble/ingest"
 	"github.com/tumblemetrics/tumble/sample"
-	"github.com/tumblemetrics/tumble/shard/router"
 )
 
 // gateway is a Handler writing to an in-process broker.
@@ -153,7 +152,7 @@ func TestHandler(t *testing.T) {
 		t.Errorf("refused series: got %d %q, want 400 naming native{}", code, body)
 	}
 	dead := consume(t, g.c, "dead")
-	if len(dead) != 1 || string(header(dead[0], router.HeaderReason)) != ReasonNativeHistogram {
+	if len(dead) != 1 || string(header(dead[0], sample.HeaderReason)) != ReasonNativeHistogram {
 		t.Errorf("dead letters: got %d %v, want the native histogram's", len(dead), dead)
 	}
 

@@ -13,7 +13,6 @@ import (
 	"github.com/tumblemetrics/tumble/aggregator"
 	"github.com/tumblemetrics/tumble/flush/selection"
 	"github.com/tumblemetrics/tumble/sample"
-	"github.com/tumblemetrics/tumble/shard/router"
 )
 
 // sidePublisher writes what the node's leading replicas offer besides
@@ -79,11 +78,11 @@ func (p *sidePublisher) lateHook(shard int32, leading func() bool) func(*aggrega
 func lateDeadLetter(topic string, shard []byte, t *aggregator.Target, s sample.Sample, pol aggregator.Policy, why aggregator.LateReason) *kgo.Record {
 	s.Name, s.Labels = t.Name, t.Labels
 	return &kgo.Record{Topic: topic, Partition: 0, Key: []byte(t.Name), Value: sample.AppendJSON(nil, &s), Headers: []kgo.RecordHeader{
-		{Key: router.HeaderReason, Value: []byte(router.ReasonLate)},
-		{Key: router.HeaderError, Value: []byte(fmt.Sprintf("late: %s: the %s window of %s holding %d had closed", why, pol, t.Name, s.TimestampMs))},
-		{Key: router.HeaderRule, Value: []byte(t.Rule)},
-		{Key: router.HeaderPolicy, Value: []byte(pol.String())},
-		{Key: router.HeaderShard, Value: shard},
+		{Key: sample.HeaderReason, Value: []byte(sample.ReasonLate)},
+		{Key: sample.HeaderError, Value: []byte(fmt.Sprintf("late: %s: the %s window of %s holding %d had closed", why, pol, t.Name, s.TimestampMs))},
+		{Key: sample.HeaderRule, Value: []byte(t.Rule)},
+		{Key: sample.HeaderPolicy, Value: []byte(pol.String())},
+		{Key: sample.HeaderShard, Value: shard},
 		{Key: sample.ContentTypeHeader, Value: []byte(sample.ContentTypeJSON)},
 	}}
 }

@@ -53,27 +53,6 @@ type Config struct {
 	LeaveOnStop func() bool
 }
 
-// Dead-letter record headers.
-const (
-	HeaderReason = "tumble-reason" // the reason code, e.g. malformed_json
-	HeaderError  = "tumble-error"  // the error, for a person
-	HeaderSource = "tumble-source" // topic/partition/offset of the raw record
-	// HeaderPosition is the position, from 0, of a refused sample in its
-	// raw record; the dead letter then holds that sample alone, as a
-	// record of one sample in the raw record's format. A dead letter
-	// without it holds the whole raw record, which did not decode.
-	HeaderPosition = "tumble-position"
-	// HeaderRule, HeaderPolicy and HeaderShard name the rule, the storage
-	// policy and the shard of a sample dropped as late, whose dead letter
-	// (reason ReasonLate) a leading replica writes when asked.
-	HeaderRule   = "tumble-rule"
-	HeaderPolicy = "tumble-policy"
-	HeaderShard  = "tumble-shard"
-)
-
-// ReasonLate is the reason of the dead letter of a sample dropped as late.
-const ReasonLate = "late"
-
 // Run consumes the raw topics in the router group and, in one Kafka
 // transaction per poll, produces the shard records of what it read, the
 // dead letters and the watermarks of the raw partitions it owns, and
@@ -444,12 +423,12 @@ func deadLetter(topic string, rec *kgo.Record, value []byte, err error) *kgo.Rec
 		code = de.Code()
 	}
 	hs := []kgo.RecordHeader{
-		{Key: HeaderReason, Value: []byte(code)},
-		{Key: HeaderError, Value: []byte(err.Error())},
-		{Key: HeaderSource, Value: []byte(rec.Topic + "/" + strconv.Itoa(int(rec.Partition)) + "/" + strconv.FormatInt(rec.Offset, 10))},
+		{Key: sample.HeaderReason, Value: []byte(code)},
+		{Key: sample.HeaderError, Value: []byte(err.Error())},
+		{Key: sample.HeaderSource, Value: []byte(rec.Topic + "/" + strconv.Itoa(int(rec.Partition)) + "/" + strconv.FormatInt(rec.Offset, 10))},
 	}
 	if de != nil && de.Index >= 0 {
-		hs = append(hs, kgo.RecordHeader{Key: HeaderPosition, Value: []byte(strconv.Itoa(de.Index))})
+		hs = append(hs, kgo.RecordHeader{Key: sample.HeaderPosition, Value: []byte(strconv.Itoa(de.Index))})
 	}
 	return &kgo.Record{Topic: topic, Partition: 0, Key: rec.Key, Value: value, Headers: append(hs, rec.Headers...)}
 }

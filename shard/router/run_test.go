@@ -739,10 +739,10 @@ func TestRunOneBadSample(t *testing.T) {
 				// A sample that breaks a limit decodes: check it is
 				// the one refused.
 				if len(one) != 1 || one[0].TimestampMs != ss[137].TimestampMs {
-					t.Errorf("dead letter at position %s holds %v, want the one sample refused", h[HeaderPosition], one)
+					t.Errorf("dead letter at position %s holds %v, want the one sample refused", h[sample.HeaderPosition], one)
 				}
 			}
-			got[h[HeaderPosition]] = h[HeaderReason]
+			got[h[sample.HeaderPosition]] = h[sample.HeaderReason]
 		})
 	}
 	want := map[string]string{"137": sample.CodeTimestampInFuture, "401": sample.CodeBadField}

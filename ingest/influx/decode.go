@@ -1,7 +1,6 @@
 package influx
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math"
@@ -43,12 +42,10 @@ func ParsePrecision(s string) (Precision, error) {
 // trace. A line without a timestamp takes nowMs. Names that are not
 // Prometheus names have their other characters turned into underscores.
 func Decode(body []byte, prec Precision, limits sample.Limits, nowMs int64, dst []sample.Sample, refused []ingest.Refused) ([]sample.Sample, []ingest.Refused) {
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(nil, 1<<20)
 	n := 0
-	for sc.Scan() {
+	for raw := range bytes.SplitSeq(body, []byte{'\n'}) {
 		n++
-		line := strings.TrimSpace(sc.Text())
+		line := strings.TrimSpace(string(raw))
 		if line == "" || line[0] == '#' {
 			continue
 		}
@@ -96,10 +93,6 @@ func Decode(body []byte, prec Precision, limits sample.Limits, nowMs int64, dst 
 			}
 			dst = append(dst, s)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		refused = append(refused, ingest.Refused{Series: fmt.Sprintf("line %d", n+1), Reason: ReasonBadLine,
-			Err: fmt.Errorf("line %d: %w", n+1, err), Sample: sample.Sample{Name: "influx_line", Type: sample.Gauge, TimestampMs: nowMs}})
 	}
 	return dst, refused
 }

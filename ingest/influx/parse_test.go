@@ -112,3 +112,17 @@ func TestToMs(t *testing.T) {
 
 func fmtF(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 func itoa(n int64) string   { return strconv.FormatInt(n, 10) }
+
+// TestDecodeLongLine: a line of any length is one line among the others,
+// refused or written alone; the lines after it are read.
+func TestDecodeLongLine(t *testing.T) {
+	long := "m,t=" + strings.Repeat("x", 2<<20) + " v=1 1"
+	got, refused := Decode([]byte("a v=1 1\n"+long+"\nb v=2 2\n"), precisions["s"], sample.DefaultLimits(), 1_000, nil, nil)
+	var reasons []string
+	for _, r := range refused {
+		reasons = append(reasons, r.Reason)
+	}
+	if len(got) != 2 || got[0].Name != "a_v" || got[1].Name != "b_v" || len(refused) != 1 || refused[0].Reason != sample.CodeLabelTooLong {
+		t.Errorf("got %d samples, refused %v; want a_v and b_v, the long line refused for its label", len(got), reasons)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -160,11 +161,17 @@ func (s *Server) acceptTCP(ctx context.Context) {
 	}
 }
 
+// maxLine bounds a line: a longer one is refused, and what the sender
+// sends until its end is skipped unread into memory.
+const maxLine = 64 << 10
+
 // serveTCP reads lines from c and writes them in batches.
 func (s *Server) serveTCP(ctx context.Context, c net.Conn) {
 	r := bufio.NewReaderSize(c, 64<<10)
 	var batch []string
 	var partial string
+	var long []ingest.Refused // lines over maxLine, refused
+	skipping := false
 	var first time.Time
 	for {
 		if len(batch) > 0 {
@@ -175,37 +182,52 @@ func (s *Server) serveTCP(ctx context.Context, c net.Conn) {
 		if ctx.Err() != nil {
 			c.SetReadDeadline(time.Now())
 		}
-		line, err := r.ReadString('\n')
-		partial += line
-		if strings.HasSuffix(partial, "\n") {
-			if l := strings.TrimSpace(partial); l != "" {
+		frag, err := r.ReadSlice('\n') // at most the buffer: a line without end cannot fill memory
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = nil
+		}
+		line := string(frag)
+		if !skipping {
+			partial += line
+		}
+		if len(partial) > maxLine && !skipping {
+			long = append(long, ingest.Refused{Series: abbrev(partial), Reason: ReasonBadLine,
+				Err:    fmt.Errorf("a line of more than %d bytes", maxLine),
+				Sample: sample.Sample{Name: "graphite_line", Type: sample.Gauge, TimestampMs: s.opts.Now().UnixMilli()}})
+			if len(batch) == 0 {
+				first = time.Now()
+			}
+			skipping, partial = true, ""
+		}
+		if strings.HasSuffix(line, "\n") {
+			if l := strings.TrimSpace(partial); l != "" && !skipping {
 				if len(batch) == 0 {
 					first = time.Now()
 				}
 				batch = append(batch, l)
 			}
-			partial = ""
+			partial, skipping = "", false
 		}
 		timeout := errors.Is(err, os.ErrDeadlineExceeded)
-		if len(batch) >= s.opts.BatchLines || len(batch) > 0 && (timeout || err != nil) {
-			if !s.writeTCP(ctx, batch) {
+		if len(batch)+len(long) >= s.opts.BatchLines || len(batch)+len(long) > 0 && (timeout || err != nil) {
+			if !s.writeTCP(ctx, batch, long) {
 				return
 			}
-			batch = batch[:0]
+			batch, long = batch[:0], nil
 		}
 		if err != nil && !timeout || ctx.Err() != nil && timeout {
 			if l := strings.TrimSpace(partial); l != "" && err == io.EOF {
-				s.writeTCP(ctx, []string{l})
+				s.writeTCP(ctx, []string{l}, nil)
 			}
 			return
 		}
 	}
 }
 
-// writeTCP writes a TCP batch, again until Kafka takes it; false if ctx
-// ended first.
-func (s *Server) writeTCP(ctx context.Context, lines []string) bool {
-	samples, refused := Decode(lines, s.opts.Samples, s.opts.Now().UnixMilli(), nil, nil)
+// writeTCP writes a TCP batch and the lines refused before, again until
+// Kafka takes them; false if ctx ended first.
+func (s *Server) writeTCP(ctx context.Context, lines []string, refused []ingest.Refused) bool {
+	samples, refused := Decode(lines, s.opts.Samples, s.opts.Now().UnixMilli(), nil, refused)
 	for {
 		err := s.opts.Writer.Write(context.WithoutCancel(ctx), GatewayTCP, samples, refused)
 		s.observe(GatewayTCP, len(samples), err, refused)

@@ -1,6 +1,7 @@
 package influx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,6 +90,12 @@ func (h *Handler) serve(r *http.Request) (int, []ingest.Refused, error) {
 		}
 	default:
 		return 0, nil, fmt.Errorf("influx: content encoding %q, want gzip or none: %w", enc, ingest.ErrUnsupported)
+	}
+	// A line makes a sample at least: lines are counted before any is made.
+	if max := h.opts.Limits.MaxSamples; max > 0 {
+		if n := bytes.Count(bytes.TrimSpace(body), []byte{'\n'}) + 1; n > max {
+			return 0, nil, &ingest.TooLargeError{What: "samples", Size: int64(n), Limit: int64(max)}
+		}
 	}
 	samples, refused := Decode(body, prec, h.opts.Samples, h.opts.Now().UnixMilli(), nil, nil)
 	if max := h.opts.Limits.MaxSamples; max > 0 && len(samples)+len(refused) > max {

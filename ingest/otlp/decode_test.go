@@ -72,3 +72,17 @@ func TestDecode(t *testing.T) {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+func TestCountSamples(t *testing.T) {
+	req := request(
+		&metricspb.Metric{Name: "g", Data: &metricspb.Metric_Gauge{Gauge: &metricspb.Gauge{DataPoints: make([]*metricspb.NumberDataPoint, 3)}}},
+		&metricspb.Metric{Name: "h", Data: &metricspb.Metric_Histogram{Histogram: &metricspb.Histogram{
+			DataPoints: []*metricspb.HistogramDataPoint{{BucketCounts: []uint64{1, 2, 3}}}}}},
+	)
+	if n := countSamples(req, 100); n != 3+3+2 {
+		t.Errorf("got %d, want 8", n)
+	}
+	if n := countSamples(req, 2); n <= 2 {
+		t.Errorf("with max 2: got %d, want past it", n)
+	}
+}

@@ -69,15 +69,42 @@ func New(opts Options) (*Gateway, error) {
 
 // export writes req's samples and returns how many, and those refused.
 func (g *Gateway) export(ctx context.Context, gateway string, req *colmetricspb.ExportMetricsServiceRequest) (int, []ingest.Refused, error) {
-	samples, refused := g.dec.Decode(req, g.opts.Samples, g.opts.Now().UnixMilli(), nil, nil)
-	if max := g.opts.Limits.MaxSamples; max > 0 && len(samples)+len(refused) > max {
-		return 0, nil, &ingest.TooLargeError{What: "samples", Size: int64(len(samples) + len(refused)), Limit: int64(max)}
+	// Counted before any sample is made: a request of tiny points must not
+	// make millions of them.
+	if max := g.opts.Limits.MaxSamples; max > 0 {
+		if n := countSamples(req, max); n > max {
+			return 0, nil, &ingest.TooLargeError{What: "samples", Size: int64(n), Limit: int64(max)}
+		}
 	}
+	samples, refused := g.dec.Decode(req, g.opts.Samples, g.opts.Now().UnixMilli(), nil, nil)
 	if err := g.opts.Writer.Write(ctx, gateway, samples, refused); err != nil {
 		g.opts.Logger.Warn("otlp: Kafka did not take a request; the client is told to send it again", "gateway", gateway, "samples", len(samples), "err", err)
 		return len(samples), nil, err
 	}
 	return len(samples), refused, nil
+}
+
+// countSamples returns how many samples req makes, or a number past max
+// as soon as it knows it makes more.
+func countSamples(req *colmetricspb.ExportMetricsServiceRequest, max int) int {
+	n := 0
+	for _, rm := range req.GetResourceMetrics() {
+		for _, sm := range rm.GetScopeMetrics() {
+			for _, m := range sm.GetMetrics() {
+				n += len(m.GetGauge().GetDataPoints()) + len(m.GetSum().GetDataPoints()) + len(m.GetExponentialHistogram().GetDataPoints())
+				for _, dp := range m.GetHistogram().GetDataPoints() {
+					n += len(dp.GetBucketCounts()) + 2
+				}
+				for _, dp := range m.GetSummary().GetDataPoints() {
+					n += len(dp.GetQuantileValues()) + 2
+				}
+				if n > max {
+					return n
+				}
+			}
+		}
+	}
+	return n
 }
 
 // response is the answer to a request of which refused were refused.

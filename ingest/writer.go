@@ -94,6 +94,26 @@ type Refused struct {
 	Err    error
 }
 
+// Admit holds a sample a gateway made to the decoders' rules
+// (sample.Validate, which sorts its labels) and to limits at nowMs; the
+// error is the first broken, with its code for Reason.
+func Admit(s *sample.Sample, limits sample.Limits, nowMs int64) error {
+	if err := sample.Validate(s); err != nil {
+		return err
+	}
+	return limits.Check(s, nowMs)
+}
+
+// Reason is the reason code of a refused sample's error: its
+// *sample.DecodeError's code, else fallback.
+func Reason(err error, fallback string) string {
+	var de *sample.DecodeError
+	if errors.As(err, &de) {
+		return de.Code()
+	}
+	return fallback
+}
+
 // Write writes samples to the raw topic and refused to the dead-letter
 // topic, in one transaction, and returns once it is committed; an error
 // wraps ErrUnavailable (nothing was written) or ctx's error.

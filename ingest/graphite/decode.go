@@ -1,7 +1,6 @@
 package graphite
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -89,17 +88,10 @@ func Decode(lines []string, limits sample.Limits, nowMs int64, dst []sample.Samp
 	for _, line := range lines {
 		s, err := ParseLine(line, nowMs)
 		if err == nil {
-			err = sample.Validate(&s)
-		}
-		if err == nil {
-			err = limits.Check(&s, nowMs)
+			err = ingest.Admit(&s, limits, nowMs)
 		}
 		if err != nil {
-			reason := ReasonBadLine
-			var de *sample.DecodeError
-			if errors.As(err, &de) {
-				reason = de.Code()
-			}
+			reason := ingest.Reason(err, ReasonBadLine)
 			if s.Name == "" {
 				s.Name = "graphite_line"
 			}

@@ -82,13 +82,10 @@ func Decode(body []byte, prec Precision, limits sample.Limits, nowMs int64, dst 
 					Err: fmt.Errorf("field %s is a string: only numbers and booleans are samples", f.Key)})
 				continue
 			}
-			if err := sample.Validate(&s); err != nil {
-				refused = append(refused, ingest.Refused{Series: series, Reason: code(err), Err: err, Sample: s})
-				continue
-			}
+			err := ingest.Admit(&s, limits, nowMs)
 			ls = s.Labels // sorted once
-			if err := limits.Check(&s, nowMs); err != nil {
-				refused = append(refused, ingest.Refused{Series: series, Reason: code(err), Err: err, Sample: s})
+			if err != nil {
+				refused = append(refused, ingest.Refused{Series: series, Reason: ingest.Reason(err, sample.CodeBadField), Err: err, Sample: s})
 				continue
 			}
 			dst = append(dst, s)
@@ -133,11 +130,4 @@ func sanitize(s string, metric bool) string {
 		out = "tag" + out // __ is reserved
 	}
 	return out
-}
-
-func code(err error) string {
-	if de, ok := err.(*sample.DecodeError); ok {
-		return de.Code()
-	}
-	return sample.CodeBadField
 }

@@ -267,12 +267,8 @@ func (p *point) summary(name string, nameErr error, dp *metricspb.SummaryDataPoi
 
 // add validates s and appends it, or refuses it.
 func (p *point) add(s sample.Sample) {
-	if err := sample.Validate(&s); err != nil {
-		p.refuse(s, code(err), err)
-		return
-	}
-	if err := p.limits.Check(&s, p.nowMs); err != nil {
-		p.refuse(s, code(err), err)
+	if err := ingest.Admit(&s, p.limits, p.nowMs); err != nil {
+		p.refuse(s, ingest.Reason(err, sample.CodeBadField), err)
 		return
 	}
 	p.dst = append(p.dst, s)
@@ -363,13 +359,6 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
-}
-
-func code(err error) string {
-	if de, ok := err.(*sample.DecodeError); ok {
-		return de.Code()
-	}
-	return sample.CodeBadField
 }
 
 // seriesString names a series for error messages.

@@ -82,13 +82,10 @@ func (d *Decoder) Decode(req *prompb.WriteRequest, limits sample.Limits, nowMs i
 				continue // the end of a series that a scrape no longer found: no sample
 			}
 			smp := sample.Sample{Name: name, Labels: ls, Type: typ, Value: s.Value, TimestampMs: s.Timestamp}
-			if err := sample.Validate(&smp); err != nil {
-				refused = append(refused, ingest.Refused{Series: series, Reason: code(err), Err: err, Sample: smp})
-				continue
-			}
+			err := ingest.Admit(&smp, limits, nowMs)
 			ls = smp.Labels // sorted once: the series' samples share them
-			if err := limits.Check(&smp, nowMs); err != nil {
-				refused = append(refused, ingest.Refused{Series: series, Reason: code(err), Err: err, Sample: smp})
+			if err != nil {
+				refused = append(refused, ingest.Refused{Series: series, Reason: ingest.Reason(err, sample.CodeBadField), Err: err, Sample: smp})
 				continue
 			}
 			dst = append(dst, smp)
@@ -202,12 +199,4 @@ func histogramCount(h *prompb.Histogram) float64 {
 		return h.GetCountFloat()
 	}
 	return float64(h.GetCountInt())
-}
-
-// code returns the reason code of a sample error.
-func code(err error) string {
-	if de, ok := err.(*sample.DecodeError); ok {
-		return de.Code()
-	}
-	return sample.CodeBadField
 }

@@ -24,6 +24,9 @@ func TestGraphite(t *testing.T) {
 	cfg := exporterConfig(t, k, "graphite")
 	cfg.Rules = "../../testdata/rules/graphite.yaml"
 	cfg.Ingest.GraphiteTCP, cfg.Ingest.GraphiteUDP = "127.0.0.1:0", "127.0.0.1:0"
+	// The hosts send one after the other: a partition that went quiet
+	// must not let the clock close the windows of a host still to come.
+	cfg.EventTime.IdleTimeout = 30 * time.Second
 	s := startServer(t, &cfg)
 	base := "http://" + cfg.Listen
 

@@ -39,11 +39,27 @@ func benchBatch(n int) []Sample {
 	return batch
 }
 
+// benchRuns returns n samples of n/per series like benchBatch's, each
+// series' per samples together, as a producer that batches by series sends
+// them.
+func benchRuns(n, per int) []Sample {
+	series := benchBatch(n / per)
+	batch := make([]Sample, 0, n)
+	for i, s := range series {
+		for k := range per {
+			s.Value, s.TimestampMs = float64(k), 1763800000000+int64(i*per+k)
+			batch = append(batch, s)
+		}
+	}
+	return batch
+}
+
 // BenchmarkDecodeRecord decodes one record of 500 samples, as protobuf and as
-// JSON lines.
+// JSON lines: 500 series, or 50 series of 10 samples each; protobuf in its
+// Series form, as AppendProto writes it, and in its Sample form.
 func BenchmarkDecodeRecord(b *testing.B) {
 	const n = 500
-	batch := benchBatch(n)
+	batch, runs := benchBatch(n), benchRuns(n, 10)
 	var lines []byte
 	for i := range batch {
 		lines = append(AppendJSON(lines, &batch[i]), '\n')
@@ -53,8 +69,11 @@ func BenchmarkDecodeRecord(b *testing.B) {
 		format Format
 		record []byte
 	}{
-		{"protobuf", FormatProto, AppendProto(nil, batch)},
-		{"jsonlines", FormatJSON, lines},
+		{"protobuf/series=500", FormatProto, AppendProto(nil, batch)},
+		{"protobuf/series=50", FormatProto, AppendProto(nil, runs)},
+		{"protobuf-sample-form/series=500", FormatProto, appendSampleForm(nil, batch)},
+		{"protobuf-sample-form/series=50", FormatProto, appendSampleForm(nil, runs)},
+		{"jsonlines/series=500", FormatJSON, lines},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.record)))

@@ -25,7 +25,13 @@
 //     header is ContentTypeJSON.
 //   - Protobuf: a tumble.sample.v1.Batch of samples, defined with every
 //     field's rules in samplepb/sample.proto; package samplepb holds the
-//     generated Go code. Its content-type header is ContentTypeProto.
+//     generated Go code. Its content-type header is ContentTypeProto. A
+//     Batch carries a sample in one of two forms, which may be mixed: a
+//     Sample message carries its series (name, labels, type) itself, and a
+//     Series message carries them once for its Points, each Point a sample.
+//     AppendProto writes the Series form, one Series per run of samples of
+//     one series (SameSeries); the decoder reads the series of a Series
+//     once, and its Points share the name and Labels it gives them.
 //
 // ParseFormat reads the content-type header; without one, DecodeRecordSamples
 // tells the formats apart by the first byte. Both formats carry the same

@@ -113,7 +113,9 @@ type BadSample struct {
 	// object, unless the sample is not one); for protobuf, its field of the
 	// Batch, whose tag and length precede the Sample message, so that Raw
 	// is a Batch of one sample. It is a slice of the record's value, not a
-	// copy: keep it no longer than the value.
+	// copy: keep it no longer than the value. A Point of a Series is the
+	// exception: its Raw is a new Batch of one Series, the fields of its
+	// Series but the other points, and the Point.
 	Raw []byte
 }
 

@@ -35,55 +35,82 @@ const (
 func decodeProtoRecord(b []byte, dst []Sample, bad []BadSample) ([]Sample, []BadSample, *DecodeError) {
 	var scratch Labels // reused from sample to sample
 	var series seriesCache
-	for off, n := 0, 0; off < len(b); n++ {
-		v, field, err := nextProtoSample(b, off, n)
+	for off, n := 0, 0; off < len(b); {
+		num, v, field, err := nextProtoField(b, off, n)
 		if err != nil {
 			return dst, bad, err
+		}
+		raw := b[off : off+field]
+		off += field
+		if num == fieldBatchSeries {
+			var k int
+			dst, bad, scratch, k = decodeProtoSeries(v, raw, n, dst, bad, scratch)
+			n += k
+			continue
 		}
 		var s Sample
 		var serr error
 		s, scratch, serr = decodeProtoSample(v, scratch[:0], &series)
 		if serr != nil {
-			bad = append(bad, badSample(n, serr, b[off:off+field]))
+			bad = append(bad, badSample(n, serr, raw))
 		} else {
 			dst = append(dst, s)
 		}
-		off += field
+		n++
 	}
 	return dst, bad, nil
 }
 
-// nextProtoSample returns the Sample message of the Batch field at b[off:],
-// sample n of its record, and the length of the field; the error is the
-// record's.
-func nextProtoSample(b []byte, off, n int) (msg []byte, field int, err *DecodeError) {
+// nextProtoField returns the Sample or Series message of the Batch field
+// at b[off:], whose first sample is sample n of its record, its field
+// number and the length of the field; the error is the record's.
+func nextProtoField(b []byte, off, n int) (num protowire.Number, msg []byte, field int, err *DecodeError) {
 	num, typ, k := protowire.ConsumeTag(b[off:])
 	if k < 0 {
-		return nil, 0, malformed(k, "Batch")
+		return 0, nil, 0, malformed(k, "Batch")
 	}
-	if num != fieldBatchSamples {
-		return nil, 0, unknownField(num, "Batch")
+	switch num {
+	case fieldBatchSamples, fieldBatchSeries:
+	default:
+		return 0, nil, 0, unknownField(num, "Batch")
 	}
 	if typ != protowire.BytesType {
-		return nil, 0, wrongWireType("samples", typ, protowire.BytesType)
+		name := "samples"
+		if num == fieldBatchSeries {
+			name = "series"
+		}
+		return 0, nil, 0, wrongWireType(name, typ, protowire.BytesType)
 	}
 	msg, m := protowire.ConsumeBytes(b[off+k:])
 	if m < 0 {
 		err = malformed(m, "Batch")
 		err.Index = n
-		return nil, 0, err
+		return 0, nil, 0, err
 	}
-	return msg, k + m, nil
+	return num, msg, k + m, nil
 }
 
 // rawProtoSamples is rawSamples for a protobuf record.
 func rawProtoSamples(b []byte, yield func(n int, raw []byte) bool) {
-	for off, n := 0, 0; off < len(b); n++ {
-		_, field, err := nextProtoSample(b, off, n)
-		if err != nil || !yield(n, b[off:off+field]) {
+	for off, n := 0, 0; off < len(b); {
+		num, v, field, err := nextProtoField(b, off, n)
+		if err != nil {
 			return
 		}
+		raw := b[off : off+field]
 		off += field
+		if num == fieldBatchSeries {
+			k, more := rawProtoSeries(v, raw, n, yield)
+			if !more {
+				return
+			}
+			n += k
+			continue
+		}
+		if !yield(n, raw) {
+			return
+		}
+		n++
 	}
 }
 
@@ -223,29 +250,11 @@ func (f *protoFields) decode(b []byte, off int, str string, s *Sample, scratch *
 		if scratch == nil && (num == fieldSampleName || num == fieldSampleLabels) {
 			return errSeriesField
 		}
-		var x uint64
-		from, to := off, off
-		switch wt {
-		case protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b[off:])
-			if n < 0 {
-				return malformed(n, "Sample")
-			}
-			from, to = off+n-len(v), off+n
-			off += n
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b[off:])
-			if n < 0 {
-				return malformed(n, "Sample")
-			}
-			off += n
-		case protowire.Fixed64Type:
-			x, n = protowire.ConsumeFixed64(b[off:])
-			if n < 0 {
-				return malformed(n, "Sample")
-			}
-			off += n
+		x, from, to, next, err := consumeValue(b, off, wt, "Sample")
+		if err != nil {
+			return err
 		}
+		off = next
 		// A scalar field sent twice takes its last value, as in every
 		// protobuf decoder; labels are a repeated field.
 		if num == fieldSampleName || num == fieldSampleLabels {
@@ -278,14 +287,32 @@ func (f *protoFields) decode(b []byte, off int, str string, s *Sample, scratch *
 	return nil
 }
 
+// consumeValue consumes the value of wire type wt (bytes, a varint or a
+// fixed64) at b[off:] of a message: a number in x, bytes as b[from:to].
+// next is the offset after it.
+func consumeValue(b []byte, off int, wt protowire.Type, message string) (x uint64, from, to, next int, err *DecodeError) {
+	var n int
+	switch wt {
+	case protowire.BytesType:
+		var v []byte
+		v, n = protowire.ConsumeBytes(b[off:])
+		from, to = off+n-len(v), off+n
+	case protowire.VarintType:
+		x, n = protowire.ConsumeVarint(b[off:])
+	case protowire.Fixed64Type:
+		x, n = protowire.ConsumeFixed64(b[off:])
+	}
+	if n < 0 {
+		return 0, 0, 0, 0, malformed(n, message)
+	}
+	return x, from, to, off + n, nil
+}
+
 // check checks the fields other than the name and labels, and sets the
 // sample's type and trace ID.
 func (f *protoFields) check(b []byte, s *Sample) error {
-	switch {
-	case f.typ == 0:
-		return newError(CodeBadField, "type", "missing")
-	case f.typ < int32(Counter) || f.typ > int32(Timer):
-		return newError(CodeBadField, "type", fmt.Sprintf("unknown sample type %d (want 1 to 4: counter, cumulative, gauge or timer)", f.typ))
+	if err := checkType(f.typ); err != nil {
+		return err
 	}
 	s.Type = Type(f.typ)
 	if !f.hasValue {
@@ -394,69 +421,21 @@ func abbrev(s string) string {
 
 // AppendProto appends batch to dst as a tumble.sample.v1.Batch, the value of
 // one Kafka record of content type ContentTypeProto, and returns the extended
-// slice. The encoding is the one proto.Marshal gives the same Batch, fields in
-// number order; DecodeRecord returns the samples again for every valid batch.
+// slice. Each run of samples of one series (SameSeries) becomes one Series,
+// which carries the series once for the run's points: producers that batch
+// a series' samples together send the smallest records. The encoding is the
+// one proto.Marshal gives the same Batch, fields in number order;
+// DecodeRecord returns the samples again for every valid batch.
 func AppendProto(dst []byte, batch []Sample) []byte {
-	for i := range batch {
-		s := &batch[i]
-		dst = protowire.AppendTag(dst, fieldBatchSamples, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(protoSampleSize(s)))
-		dst = appendProtoSample(dst, s)
+	for i := 0; i < len(batch); {
+		j := i + 1
+		for j < len(batch) && SameSeries(&batch[i], &batch[j]) {
+			j++
+		}
+		dst = appendProtoSeries(dst, batch[i:j])
+		i = j
 	}
 	return dst
-}
-
-func appendProtoSample(dst []byte, s *Sample) []byte {
-	if s.Name != "" {
-		dst = protowire.AppendTag(dst, fieldSampleName, protowire.BytesType)
-		dst = protowire.AppendString(dst, s.Name)
-	}
-	for _, l := range s.Labels {
-		dst = protowire.AppendTag(dst, fieldSampleLabels, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(protoLabelSize(l)))
-		if l.Name != "" {
-			dst = protowire.AppendTag(dst, fieldLabelName, protowire.BytesType)
-			dst = protowire.AppendString(dst, l.Name)
-		}
-		if l.Value != "" {
-			dst = protowire.AppendTag(dst, fieldLabelValue, protowire.BytesType)
-			dst = protowire.AppendString(dst, l.Value)
-		}
-	}
-	if s.Type != 0 {
-		dst = protowire.AppendTag(dst, fieldSampleType, protowire.VarintType)
-		dst = protowire.AppendVarint(dst, uint64(s.Type))
-	}
-	dst = protowire.AppendTag(dst, fieldSampleValue, protowire.Fixed64Type)
-	dst = protowire.AppendFixed64(dst, math.Float64bits(s.Value))
-	dst = protowire.AppendTag(dst, fieldSampleTimestampMs, protowire.VarintType)
-	dst = protowire.AppendVarint(dst, uint64(s.TimestampMs))
-	if !s.TraceID.IsZero() {
-		dst = protowire.AppendTag(dst, fieldSampleTraceID, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, s.TraceID[:])
-	}
-	return dst
-}
-
-// protoSampleSize is the length of s's Sample message, as appendProtoSample
-// writes it. (Every field number is below 16: every tag is one byte.)
-func protoSampleSize(s *Sample) int {
-	n := 0
-	if s.Name != "" {
-		n += 1 + protowire.SizeBytes(len(s.Name))
-	}
-	for _, l := range s.Labels {
-		n += 1 + protowire.SizeBytes(protoLabelSize(l))
-	}
-	if s.Type != 0 {
-		n += 1 + protowire.SizeVarint(uint64(s.Type))
-	}
-	n += 1 + protowire.SizeFixed64()
-	n += 1 + protowire.SizeVarint(uint64(s.TimestampMs))
-	if !s.TraceID.IsZero() {
-		n += 1 + protowire.SizeBytes(len(s.TraceID))
-	}
-	return n
 }
 
 func protoLabelSize(l Label) int {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -15,9 +16,31 @@ import (
 	"github.com/tumblemetrics/tumble/sample/samplepb"
 )
 
-// toGenerated returns batch as a message of the generated code.
+// toGenerated returns batch as a message of the generated code, each run of
+// samples of one series a Series, as AppendProto writes it.
 func toGenerated(batch []Sample) *samplepb.Batch {
 	var b samplepb.Batch
+	for i, s := range batch {
+		if i == 0 || !SameSeries(&batch[i-1], &batch[i]) {
+			ser := &samplepb.Series{Name: s.Name, Type: samplepb.Type(s.Type)}
+			for _, l := range s.Labels {
+				ser.Labels = append(ser.Labels, &samplepb.Label{Name: l.Name, Value: l.Value})
+			}
+			b.Series = append(b.Series, ser)
+		}
+		p := &samplepb.Point{Value: proto.Float64(s.Value), TimestampMs: proto.Int64(s.TimestampMs)}
+		if !s.TraceID.IsZero() {
+			p.TraceId = bytes.Clone(s.TraceID[:])
+		}
+		ser := b.Series[len(b.Series)-1]
+		ser.Points = append(ser.Points, p)
+	}
+	return &b
+}
+
+// appendSampleForm appends batch to dst as a Batch of Sample messages, the
+// form that carries each sample's series itself.
+func appendSampleForm(dst []byte, batch []Sample) []byte {
 	for _, s := range batch {
 		p := &samplepb.Sample{
 			Name:        s.Name,
@@ -31,9 +54,9 @@ func toGenerated(batch []Sample) *samplepb.Batch {
 		if !s.TraceID.IsZero() {
 			p.TraceId = bytes.Clone(s.TraceID[:])
 		}
-		b.Samples = append(b.Samples, p)
+		dst = append(dst, pbField(p)...)
 	}
-	return &b
+	return dst
 }
 
 // The rules of names, as Prometheus states them.
@@ -42,72 +65,116 @@ var (
 	labelNameRe  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 )
 
-// fromGenerated returns the samples of b, and false if the contract refuses
-// any: it states the contract's rules anew, apart from the codec's.
-func fromGenerated(b *samplepb.Batch) ([]Sample, bool) {
+// fromGenerated returns the samples of the Batch data, and false if the
+// generated code or the contract refuses any: it states the contract's rules
+// anew, apart from the codec's. The Batch's fields are taken one by one, in
+// the order of the record, which the generated Batch does not keep between
+// its two fields.
+func fromGenerated(data []byte) ([]Sample, bool) {
 	var out []Sample
-	for _, p := range b.Samples {
-		if !metricNameRe.MatchString(p.Name) || p.Type < 1 || p.Type > 4 || p.Value == nil || p.TimestampMs == nil ||
-			math.IsNaN(*p.Value) || math.IsInf(*p.Value, 0) || *p.TimestampMs < 0 {
+	for off := 0; off < len(data); {
+		num, typ, n := protowire.ConsumeTag(data[off:])
+		if n < 0 || typ != protowire.BytesType || num != fieldBatchSamples && num != fieldBatchSeries {
 			return nil, false
 		}
-		s := Sample{Name: p.Name, Type: Type(p.Type), Value: *p.Value, TimestampMs: *p.TimestampMs}
-		switch len(p.TraceId) {
-		case 0:
-		case 16:
-			copy(s.TraceID[:], p.TraceId)
-			if s.TraceID.IsZero() {
-				return nil, false
-			}
-		default:
+		v, m := protowire.ConsumeBytes(data[off+n:])
+		if m < 0 {
 			return nil, false
 		}
-		m := map[string]string{}
-		for _, l := range p.Labels {
-			if _, dup := m[l.Name]; dup || !labelNameRe.MatchString(l.Name) || strings.HasPrefix(l.Name, "__") {
+		off += n + m
+		if num == fieldBatchSamples {
+			var p samplepb.Sample
+			if proto.Unmarshal(v, &p) != nil || hasUnknown(&p) {
 				return nil, false
 			}
-			m[l.Name] = l.Value
+			s, ok := fromGeneratedSeries(p.Name, p.Type, p.Labels)
+			if !ok || !fromGeneratedPoint(&s, p.Value, p.TimestampMs, p.TraceId) {
+				return nil, false
+			}
+			out = append(out, s)
+			continue
 		}
-		s.Labels = FromMap(m)
-		out = append(out, s)
+		var ser samplepb.Series
+		if proto.Unmarshal(v, &ser) != nil || hasUnknown(&ser) || len(ser.Points) == 0 {
+			return nil, false
+		}
+		head, ok := fromGeneratedSeries(ser.Name, ser.Type, ser.Labels)
+		if !ok {
+			return nil, false
+		}
+		for _, p := range ser.Points {
+			s := head
+			if !fromGeneratedPoint(&s, p.Value, p.TimestampMs, p.TraceId) {
+				return nil, false
+			}
+			out = append(out, s)
+		}
 	}
 	return out, len(out) > 0
 }
 
-// hasUnknown reports whether b or a message in it holds a field that its
+// fromGeneratedSeries holds a series' fields to the contract.
+func fromGeneratedSeries(name string, typ samplepb.Type, labels []*samplepb.Label) (Sample, bool) {
+	if !metricNameRe.MatchString(name) || typ < 1 || typ > 4 {
+		return Sample{}, false
+	}
+	m := map[string]string{}
+	for _, l := range labels {
+		if _, dup := m[l.Name]; dup || !labelNameRe.MatchString(l.Name) || strings.HasPrefix(l.Name, "__") {
+			return Sample{}, false
+		}
+		m[l.Name] = l.Value
+	}
+	return Sample{Name: name, Type: Type(typ), Labels: FromMap(m)}, true
+}
+
+// fromGeneratedPoint holds a sample's value, timestamp and trace ID to the
+// contract, and sets them in s.
+func fromGeneratedPoint(s *Sample, value *float64, ts *int64, trace []byte) bool {
+	if value == nil || ts == nil || math.IsNaN(*value) || math.IsInf(*value, 0) || *ts < 0 {
+		return false
+	}
+	s.Value, s.TimestampMs = *value, *ts
+	switch len(trace) {
+	case 0:
+	case 16:
+		copy(s.TraceID[:], trace)
+		return !s.TraceID.IsZero()
+	default:
+		return false
+	}
+	return true
+}
+
+// hasUnknown reports whether m or a message in it holds a field that its
 // type does not declare, or one of another wire type.
-func hasUnknown(b *samplepb.Batch) bool {
-	if len(b.ProtoReflect().GetUnknown()) > 0 {
-		return true
-	}
-	for _, s := range b.Samples {
-		if len(s.ProtoReflect().GetUnknown()) > 0 {
-			return true
+func hasUnknown(m proto.Message) bool {
+	unknown := false
+	var walk func(m protoreflect.Message)
+	walk = func(m protoreflect.Message) {
+		if len(m.GetUnknown()) > 0 {
+			unknown = true
 		}
-		for _, l := range s.Labels {
-			if len(l.ProtoReflect().GetUnknown()) > 0 {
-				return true
+		m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if fd.Kind() == protoreflect.MessageKind && fd.IsList() {
+				for i := range v.List().Len() {
+					walk(v.List().Get(i).Message())
+				}
 			}
-		}
+			return true
+		})
 	}
-	return false
+	walk(m.ProtoReflect())
+	return unknown
 }
 
 // compareGenerated holds what DecodeRecord made of the protobuf record data,
 // got and err, to what the generated code and the contract make of it.
 func compareGenerated(t *testing.T, data []byte, got []Sample, err error) {
 	t.Helper()
-	var ref samplepb.Batch
-	refErr := proto.Unmarshal(data, &ref)
-	var want []Sample
-	valid := false
-	if refErr == nil && !hasUnknown(&ref) {
-		want, valid = fromGenerated(&ref)
-	}
+	want, valid := fromGenerated(data)
 	if valid != (err == nil) {
-		t.Fatalf("record %q: got error %v, want valid=%v (generated code: error %v, unknown fields %v)",
-			data, err, valid, refErr, refErr == nil && hasUnknown(&ref))
+		t.Fatalf("record %q: got error %v, want valid=%v", data, err, valid)
 	}
 	if !valid {
 		return
@@ -161,6 +228,14 @@ func TestCodecMatchesDescriptor(t *testing.T) {
 		kind       protoreflect.Kind
 	}{
 		{"Batch", "samples", fieldBatchSamples, protoreflect.MessageKind},
+		{"Batch", "series", fieldBatchSeries, protoreflect.MessageKind},
+		{"Series", "name", fieldSeriesName, protoreflect.StringKind},
+		{"Series", "labels", fieldSeriesLabels, protoreflect.MessageKind},
+		{"Series", "type", fieldSeriesType, protoreflect.EnumKind},
+		{"Series", "points", fieldSeriesPoints, protoreflect.MessageKind},
+		{"Point", "value", fieldPointValue, protoreflect.DoubleKind},
+		{"Point", "timestamp_ms", fieldPointTimestampMs, protoreflect.Int64Kind},
+		{"Point", "trace_id", fieldPointTraceID, protoreflect.BytesKind},
 		{"Sample", "name", fieldSampleName, protoreflect.StringKind},
 		{"Sample", "labels", fieldSampleLabels, protoreflect.MessageKind},
 		{"Sample", "type", fieldSampleType, protoreflect.EnumKind},

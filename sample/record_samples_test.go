@@ -160,7 +160,7 @@ var wholeRecordErrors = map[string]bool{
 	"two objects on a line": true, "syntax error in line 2": true, "truncated": true,
 	"array not closed": true, "array missing comma": true, "array trailing data": true,
 	"protobuf truncated": true, "protobuf bad varint": true, "protobuf field 0": true,
-	"protobuf unknown batch field": true, "protobuf samples wire type": true,
+	"protobuf unknown batch field": true, "protobuf samples wire type": true, "protobuf series wire type": true,
 }
 
 func TestDecodeRecordSamplesErrors(t *testing.T) {
@@ -194,15 +194,20 @@ func splitRecord(data []byte, fm Format) (raws [][]byte, ok bool) {
 	if fm == FormatProto {
 		for off := 0; off < len(data); {
 			num, typ, n := protowire.ConsumeTag(data[off:])
-			if n < 0 || num != fieldBatchSamples || typ != protowire.BytesType {
+			if n < 0 || num != fieldBatchSamples && num != fieldBatchSeries || typ != protowire.BytesType {
 				return nil, false
 			}
-			_, m := protowire.ConsumeBytes(data[off+n:])
+			v, m := protowire.ConsumeBytes(data[off+n:])
 			if m < 0 {
 				return nil, false
 			}
-			raws = append(raws, data[off:off+n+m])
+			field := data[off : off+n+m]
 			off += n + m
+			if num == fieldBatchSamples {
+				raws = append(raws, field)
+				continue
+			}
+			raws = append(raws, splitSeries(v, field)...)
 		}
 		return raws, true
 	}
@@ -239,6 +244,39 @@ func splitRecord(data []byte, fm Format) (raws [][]byte, ok bool) {
 		}
 	}
 	return nil, false
+}
+
+// splitSeries returns the samples of the Series message v, whose Batch
+// field is field, as BadSample.Raw has them: for each Point, a Batch of a
+// Series of the fields of v but the other points; field alone when v has
+// no point or does not split into fields.
+func splitSeries(v, field []byte) [][]byte {
+	var head, points [][]byte
+	for off := 0; off < len(v); {
+		num, typ, n := protowire.ConsumeTag(v[off:])
+		if n < 0 {
+			return [][]byte{field}
+		}
+		m := protowire.ConsumeFieldValue(num, typ, v[off+n:])
+		if m < 0 {
+			return [][]byte{field}
+		}
+		if num == fieldSeriesPoints && typ == protowire.BytesType {
+			points = append(points, v[off:off+n+m])
+		} else {
+			head = append(head, v[off:off+n+m])
+		}
+		off += n + m
+	}
+	if len(points) == 0 {
+		return [][]byte{field}
+	}
+	var raws [][]byte
+	for _, p := range points {
+		msg := append(bytes.Join(head, nil), p...)
+		raws = append(raws, protowire.AppendBytes(protowire.AppendTag(nil, fieldBatchSeries, protowire.BytesType), msg))
+	}
+	return raws
 }
 
 // decodeAlone decodes raw, the bytes of one sample in format fm (not

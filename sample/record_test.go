@@ -59,6 +59,47 @@ func pbBatch(samples ...*samplepb.Sample) []byte {
 	return b
 }
 
+// pbSeries returns a valid protobuf Series of two points, changed by edit.
+func pbSeries(edit func(*samplepb.Series)) *samplepb.Series {
+	s := &samplepb.Series{
+		Name:   "m",
+		Labels: []*samplepb.Label{{Name: "k", Value: "v"}},
+		Type:   samplepb.Type_TYPE_GAUGE,
+		Points: []*samplepb.Point{
+			{Value: proto.Float64(1), TimestampMs: proto.Int64(5)},
+			{Value: proto.Float64(2), TimestampMs: proto.Int64(6), TraceId: []byte("0123456789abcdef")},
+		},
+	}
+	if edit != nil {
+		edit(s)
+	}
+	return s
+}
+
+// pbSeriesBatch encodes series as a Batch with the generated code.
+func pbSeriesBatch(series ...*samplepb.Series) []byte {
+	b, err := proto.Marshal(&samplepb.Batch{Series: series})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// pbSeriesBytes returns the encoded valid Series of pbSeries(nil).
+func pbSeriesBytes() []byte {
+	b, err := proto.Marshal(pbSeries(nil))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// pbSeriesRaw encodes a Batch of one Series whose message is raw.
+func pbSeriesRaw(raw []byte) []byte {
+	b := protowire.AppendTag(nil, fieldBatchSeries, protowire.BytesType)
+	return protowire.AppendBytes(b, raw)
+}
+
 // pbRaw encodes a Batch of one Sample whose message is raw.
 func pbRaw(raw []byte) []byte {
 	b := protowire.AppendTag(nil, fieldBatchSamples, protowire.BytesType)
@@ -112,20 +153,22 @@ func TestDecodeRecord(t *testing.T) {
 	}
 }
 
-// TestAutoProtoLikeJSON: a Batch whose first sample is 123 bytes long starts
-// with "\n{", which a sniffer skipping white space would take for JSON.
+// TestAutoProtoLikeJSON: a Batch whose first field is a Sample 123 bytes
+// long starts with "\n{", which a sniffer skipping white space would take
+// for JSON. (A Batch of Series starts with 0x12, which no JSON does.)
 func TestAutoProtoLikeJSON(t *testing.T) {
 	for _, second := range []byte{' ', '[', '{'} {
 		s := Sample{Type: Gauge, Value: 1, TimestampMs: 1}
-		for s.Name = "m"; protoSampleSize(&s) < int(second); s.Name += "m" {
+		for s.Name = "m"; len(appendSampleForm(nil, []Sample{s})) < 2+int(second); s.Name += "m" {
 		}
-		rec := AppendProto(nil, []Sample{s})
-		if rec[1] != second {
+		for _, rec := range [][]byte{appendSampleForm(nil, []Sample{s}), AppendProto(nil, []Sample{s})} {
+			got, err := DecodeRecord(rec, FormatAuto, nil)
+			if err != nil || len(got) != 1 || got[0].Name != s.Name {
+				t.Errorf("record starting %q: got %d samples, %v; want the sample", rec[:2], len(got), err)
+			}
+		}
+		if rec := appendSampleForm(nil, []Sample{s}); rec[1] != second {
 			t.Fatalf("got a record starting %q, want %q", rec[:2], []byte{'\n', second})
-		}
-		got, err := DecodeRecord(rec, FormatAuto, nil)
-		if err != nil || len(got) != 1 || got[0].Name != s.Name {
-			t.Errorf("record starting %q: got %d samples, %v; want the sample", rec[:2], len(got), err)
 		}
 	}
 }
@@ -174,7 +217,21 @@ var decodeErrorCases = []errorCase{
 	{"protobuf sample truncated", FormatProto, pbRaw(pbSampleBytes()[:4]), CodeMalformedProtobuf, 0, "", "malformed protobuf Sample"},
 	{"protobuf label truncated", FormatProto, pbRaw([]byte{0x12, 0x02, 0x0a, 0x05}), CodeMalformedProtobuf, 0, "", "malformed protobuf Label"},
 
-	{"protobuf unknown batch field", FormatProto, append(pbBatch(pbSample(nil)), 0x10, 0x01), CodeBadField, -1, "2", "unknown field of Batch"},
+	{"protobuf unknown batch field", FormatProto, append(pbBatch(pbSample(nil)), 0x18, 0x01), CodeBadField, -1, "3", "unknown field of Batch"},
+	{"protobuf series wire type", FormatProto, append(pbBatch(pbSample(nil)), 0x10, 0x01), CodeBadField, -1, "series", "wire type varint, want bytes"},
+	{"series truncated", FormatProto, pbSeriesRaw(pbSeriesBytes()[:4]), CodeMalformedProtobuf, 0, "", "malformed protobuf Series"},
+	{"series unknown field", FormatProto, pbSeriesRaw(append(pbSeriesBytes(), 0x28, 0x01)), CodeBadField, 0, "5", "unknown field of Series"},
+	{"series points wire type", FormatProto, pbSeriesRaw(append(pbSeriesBytes(), 0x20, 0x01)), CodeBadField, 0, "points", "wire type varint, want bytes"},
+	{"series without points", FormatProto, pbSeriesBatch(pbSeries(func(s *samplepb.Series) { s.Points = nil })), CodeBadField, 0, "points", "missing"},
+	{"series missing name", FormatProto, pbSeriesBatch(pbSeries(nil), pbSeries(func(s *samplepb.Series) { s.Name = "" })), CodeBadField, 2, "name", "missing"},
+	{"series reserved label", FormatProto, pbSeriesBatch(pbSeries(func(s *samplepb.Series) { s.Labels[0].Name = "__x" })), CodeBadField, 0, "labels", "reserved"},
+	{"series missing type", FormatProto, pbSeriesBatch(pbSeries(func(s *samplepb.Series) { s.Type = 0 })), CodeBadField, 0, "type", "missing"},
+	{"point truncated", FormatProto, pbSeriesRaw(append(pbSeriesBytes(), 0x22, 0x02, 0x09, 0x00)), CodeMalformedProtobuf, 2, "", "malformed protobuf Point"},
+	{"point unknown field", FormatProto, pbSeriesRaw(append(pbSeriesBytes(), 0x22, 0x02, 0x20, 0x01)), CodeBadField, 2, "4", "unknown field of Point"},
+	{"point missing value", FormatProto, pbSeriesBatch(pbSeries(func(s *samplepb.Series) { s.Points[1].Value = nil })), CodeBadField, 1, "value", "missing"},
+	{"point missing timestamp", FormatProto, pbSeriesBatch(pbSeries(func(s *samplepb.Series) { s.Points[0].TimestampMs = nil })), CodeBadField, 0, "timestamp_ms", "missing"},
+	{"point NaN", FormatProto, pbSeriesBatch(pbSeries(func(s *samplepb.Series) { s.Points[1].Value = proto.Float64(math.NaN()) })), CodeValueNotFinite, 1, "value", "NaN"},
+	{"point zero trace", FormatProto, pbSeriesBatch(pbSeries(func(s *samplepb.Series) { s.Points[0].TraceId = make([]byte, 16) })), CodeBadField, 0, "trace_id", "all zeros"},
 	{"protobuf unknown sample field", FormatProto, pbRaw(protowire.AppendVarint(append(pbSampleBytes(), 0x38), 1)), CodeBadField, 0, "7", "unknown field of Sample"},
 	{"protobuf unknown label field", FormatProto, pbRaw([]byte{0x12, 0x02, 0x18, 0x01}), CodeBadField, 0, "3", "unknown field of Label"},
 	{"protobuf samples wire type", FormatProto, []byte{0x08, 0x01}, CodeBadField, -1, "samples", "wire type varint, want bytes"},
@@ -346,6 +403,9 @@ func FuzzDecodeRecord(f *testing.F) {
 	for _, tc := range sharedSeriesCases {
 		f.Add(tc.record, uint8(FormatProto))
 	}
+	f.Add(append(append(appendSampleForm(nil, wantAB[:1]), pbSeriesBatch(pbSeries(nil), pbSeries(func(s *samplepb.Series) {
+		s.Points[0].Value = nil
+	}))...), AppendProto(nil, wantAB)...), uint8(FormatAuto))
 	f.Add(pbBatch(pbSample(nil), pbSample(func(s *samplepb.Sample) {
 		s.Labels = append(s.Labels, &samplepb.Label{Name: "b", Value: "é"}, &samplepb.Label{Name: "a"})
 		s.TraceId = []byte("0123456789abcdef")
@@ -406,9 +466,9 @@ func compareOneByOne(t *testing.T, data []byte, got []Sample, err error) {
 	t.Helper()
 	var want []Sample
 	var wantErr error
-	for off, i := 0, 0; off < len(data) && wantErr == nil; i++ {
+	for off, i := 0, 0; off < len(data) && wantErr == nil; {
 		num, typ, n := protowire.ConsumeTag(data[off:])
-		if n < 0 || num != fieldBatchSamples || typ != protowire.BytesType {
+		if n < 0 || num != fieldBatchSamples && num != fieldBatchSeries || typ != protowire.BytesType {
 			return // the record is malformed before the samples
 		}
 		v, m := protowire.ConsumeBytes(data[off+n:])
@@ -416,12 +476,13 @@ func compareOneByOne(t *testing.T, data []byte, got []Sample, err error) {
 			return
 		}
 		off += n + m
-		one := protowire.AppendBytes(protowire.AppendTag(nil, fieldBatchSamples, protowire.BytesType), v)
+		one := protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), v)
 		var ss []Sample
 		if ss, wantErr = DecodeRecord(one, FormatProto, nil); wantErr == nil {
 			want = append(want, ss...)
+			i += len(ss)
 		} else if de, ok := wantErr.(*DecodeError); ok {
-			de.Index = i
+			de.Index += i
 		}
 	}
 	if wantErr == nil && len(want) == 0 {

@@ -1,0 +1,370 @@
+package sample
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The field numbers of the Series form of tumble.sample.v1: a Series carries
+// its name, labels and type once for its Points.
+const (
+	fieldBatchSeries = 2
+
+	fieldSeriesName   = 1
+	fieldSeriesLabels = 2
+	fieldSeriesType   = 3
+	fieldSeriesPoints = 4
+
+	fieldPointValue       = 1
+	fieldPointTimestampMs = 2
+	fieldPointTraceID     = 3
+)
+
+// seriesShape is what one pass over the fields of a Series message finds.
+type seriesShape struct {
+	points    int   // the Point fields
+	seriesEnd int   // the end of the last name or label field
+	typ       int32 // the last type field's
+	err       error // the first field of an unknown number or wire type
+}
+
+// scanSeries walks the fields of the Series message b. It returns an error
+// only when b does not split into fields: the series is then one invalid
+// sample.
+func scanSeries(b []byte) (seriesShape, *DecodeError) {
+	var sh seriesShape
+	for off := 0; off < len(b); {
+		num, wt, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return sh, malformed(n, "Series")
+		}
+		var want protowire.Type
+		var field string
+		switch num {
+		case fieldSeriesName:
+			want, field = protowire.BytesType, "name"
+		case fieldSeriesLabels:
+			want, field = protowire.BytesType, "labels"
+		case fieldSeriesType:
+			want, field = protowire.VarintType, "type"
+		case fieldSeriesPoints:
+			want, field = protowire.BytesType, "points"
+		}
+		if sh.err == nil {
+			switch {
+			case field == "":
+				sh.err = unknownField(num, "Series")
+			case wt != want:
+				sh.err = wrongWireType(field, wt, want)
+			}
+		}
+		m := protowire.ConsumeFieldValue(num, wt, b[off+n:])
+		if m < 0 {
+			return sh, malformed(m, "Series")
+		}
+		if wt == want {
+			switch num {
+			case fieldSeriesName, fieldSeriesLabels:
+				sh.seriesEnd = off + n + m
+			case fieldSeriesType:
+				x, _ := protowire.ConsumeVarint(b[off+n:])
+				sh.typ = int32(x) // an enum is an int32: higher bits are dropped
+			case fieldSeriesPoints:
+				sh.points++
+			}
+		}
+		off += n + m
+	}
+	return sh, nil
+}
+
+// eachPoint calls fn with each Point message of the Series message b, which
+// scanSeries split.
+func eachPoint(b []byte, fn func(p []byte)) {
+	for off := 0; off < len(b); {
+		num, wt, n := protowire.ConsumeTag(b[off:])
+		if num == fieldSeriesPoints && wt == protowire.BytesType {
+			p, _ := protowire.ConsumeBytes(b[off+n:])
+			fn(p)
+		}
+		off += n + protowire.ConsumeFieldValue(num, wt, b[off+n:])
+	}
+}
+
+// decodeProtoSeries appends the points of the Series message b, at
+// position n of its record, to dst as samples, and the invalid ones to bad;
+// field is its field of the Batch, tag and length included. It returns the
+// extended slices, scratch for reuse, and the number of positions the
+// series takes in the record: its points, or 1 for a series without a point
+// or that does not split into them.
+func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, scratch Labels) ([]Sample, []BadSample, Labels, int) {
+	sh, err := scanSeries(b)
+	if err != nil {
+		return dst, append(bad, badSample(n, err, field)), scratch, 1
+	}
+	var name string
+	var labels Labels
+	serr := sh.err
+	if serr == nil {
+		name, labels, scratch, serr = decodeSeriesHead(b[:sh.seriesEnd], scratch)
+	}
+	if serr == nil {
+		serr = checkType(sh.typ)
+	}
+	if serr == nil && sh.points == 0 {
+		serr = newError(CodeBadField, "points", "missing: a series carries one point or more")
+	}
+	if serr != nil {
+		if sh.points == 0 {
+			return dst, append(bad, badSample(n, serr, field)), scratch, 1
+		}
+		de := serr.(*DecodeError)
+		k := n
+		eachPoint(b, func(p []byte) {
+			e := *de // each point's error has its own Index
+			bad = append(bad, badSample(k, &e, seriesRecord(b, p)))
+			k++
+		})
+		return dst, bad, scratch, sh.points
+	}
+	k := n
+	eachPoint(b, func(p []byte) {
+		s := Sample{Name: name, Labels: labels, Type: Type(sh.typ)}
+		if err := decodeProtoPoint(p, &s); err != nil {
+			bad = append(bad, badSample(k, err, seriesRecord(b, p)))
+		} else {
+			dst = append(dst, s)
+		}
+		k++
+	})
+	return dst, bad, scratch, sh.points
+}
+
+// decodeSeriesHead decodes the name and labels of the Series message whose
+// fields up to the last name or label field are b, collecting the labels in
+// scratch: the points share what it returns. The name and the labels are
+// substrings of one string, a copy of b.
+func decodeSeriesHead(b []byte, scratch Labels) (string, Labels, Labels, error) {
+	str := string(b)
+	var name string
+	scratch = scratch[:0]
+	for off := 0; off < len(b); {
+		num, wt, n := protowire.ConsumeTag(b[off:])
+		off += n
+		if num != fieldSeriesName && num != fieldSeriesLabels || wt != protowire.BytesType {
+			off += protowire.ConsumeFieldValue(num, wt, b[off:])
+			continue
+		}
+		v, m := protowire.ConsumeBytes(b[off:])
+		from, to := off+m-len(v), off+m
+		off += m
+		if num == fieldSeriesName {
+			name = str[from:to]
+			// Every occurrence must be valid, the overridden ones too,
+			// as for the generated decoder.
+			if !utf8.ValidString(name) {
+				return "", nil, scratch, newError(CodeBadField, "name", "not valid UTF-8")
+			}
+			continue
+		}
+		l, err := decodeProtoLabel(b[from:to], str[from:to])
+		if err != nil {
+			return "", nil, scratch, err
+		}
+		scratch = append(scratch, l)
+	}
+	if err := checkName(name); err != nil {
+		return "", nil, scratch, err
+	}
+	if len(scratch) == 0 {
+		return name, nil, scratch, nil
+	}
+	if err := checkLabels(scratch); err != nil {
+		return "", nil, scratch, err
+	}
+	return name, slices.Clone(scratch), scratch, nil
+}
+
+// decodeProtoPoint decodes the Point message p into s, whose series is set.
+func decodeProtoPoint(p []byte, s *Sample) error {
+	f := protoFields{typ: int32(s.Type)}
+	for off := 0; off < len(p); {
+		num, wt, n := protowire.ConsumeTag(p[off:])
+		if n < 0 {
+			return malformed(n, "Point")
+		}
+		off += n
+		var want protowire.Type
+		var field string
+		switch num {
+		case fieldPointValue:
+			want, field = protowire.Fixed64Type, "value"
+		case fieldPointTimestampMs:
+			want, field = protowire.VarintType, "timestamp_ms"
+		case fieldPointTraceID:
+			want, field = protowire.BytesType, "trace_id"
+		default:
+			return unknownField(num, "Point")
+		}
+		if wt != want {
+			return wrongWireType(field, wt, want)
+		}
+		x, from, to, next, err := consumeValue(p, off, wt, "Point")
+		if err != nil {
+			return err
+		}
+		off = next
+		switch num {
+		case fieldPointValue:
+			s.Value, f.hasValue = math.Float64frombits(x), true
+		case fieldPointTimestampMs:
+			s.TimestampMs, f.hasTs = int64(x), true
+		case fieldPointTraceID:
+			f.traceFrom, f.traceTo = from, to
+		}
+	}
+	return f.check(p, s)
+}
+
+// seriesRecord returns a Batch of one Series: the fields of the Series
+// message b other than its points, and the Point message p.
+func seriesRecord(b, p []byte) []byte {
+	size := 1 + protowire.SizeBytes(len(p))
+	head := func(yield func(field []byte)) {
+		for off := 0; off < len(b); {
+			num, wt, n := protowire.ConsumeTag(b[off:])
+			m := protowire.ConsumeFieldValue(num, wt, b[off+n:])
+			if num != fieldSeriesPoints || wt != protowire.BytesType {
+				yield(b[off : off+n+m])
+			}
+			off += n + m
+		}
+	}
+	head(func(field []byte) { size += len(field) })
+	out := make([]byte, 0, 1+protowire.SizeBytes(size))
+	out = protowire.AppendTag(out, fieldBatchSeries, protowire.BytesType)
+	out = protowire.AppendVarint(out, uint64(size))
+	head(func(field []byte) { out = append(out, field...) })
+	out = protowire.AppendTag(out, fieldSeriesPoints, protowire.BytesType)
+	return protowire.AppendBytes(out, p)
+}
+
+// rawProtoSeries is rawSamples for the Series message b at position n of
+// its record, field being its field of the Batch. It returns the positions
+// the series takes and whether yield asked for more.
+func rawProtoSeries(b, field []byte, n int, yield func(n int, raw []byte) bool) (int, bool) {
+	sh, err := scanSeries(b)
+	if err != nil || sh.points == 0 {
+		return 1, yield(n, field)
+	}
+	k, more := n, true
+	eachPoint(b, func(p []byte) {
+		if more {
+			more = yield(k, seriesRecord(b, p))
+		}
+		k++
+	})
+	return sh.points, more
+}
+
+// checkType checks the type field of a Sample or a Series.
+func checkType(typ int32) error {
+	switch {
+	case typ == 0:
+		return newError(CodeBadField, "type", "missing")
+	case typ < int32(Counter) || typ > int32(Timer):
+		return newError(CodeBadField, "type", fmt.Sprintf("unknown sample type %d (want 1 to 4: counter, cumulative, gauge or timer)", typ))
+	}
+	return nil
+}
+
+// SameSeries reports whether a and b are samples of one series: the same
+// name, type and labels. Comparing the labels is cheap when they are the
+// very same Labels, as a decoder gives the samples of a Series.
+func SameSeries(a, b *Sample) bool {
+	if a.Type != b.Type || len(a.Labels) != len(b.Labels) || a.Name != b.Name {
+		return false
+	}
+	return len(a.Labels) == 0 || &a.Labels[0] == &b.Labels[0] || a.Labels.Equal(b.Labels)
+}
+
+// appendProtoSeries appends run, samples of one series, as one Series
+// field of a Batch.
+func appendProtoSeries(dst []byte, run []Sample) []byte {
+	s := &run[0]
+	size := protoSeriesHeadSize(s)
+	for i := range run {
+		size += 1 + protowire.SizeBytes(protoPointSize(&run[i]))
+	}
+	dst = protowire.AppendTag(dst, fieldBatchSeries, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(size))
+	if s.Name != "" {
+		dst = protowire.AppendTag(dst, fieldSeriesName, protowire.BytesType)
+		dst = protowire.AppendString(dst, s.Name)
+	}
+	dst = appendProtoLabels(dst, fieldSeriesLabels, s.Labels)
+	if s.Type != 0 {
+		dst = protowire.AppendTag(dst, fieldSeriesType, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(s.Type))
+	}
+	for i := range run {
+		p := &run[i]
+		dst = protowire.AppendTag(dst, fieldSeriesPoints, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(protoPointSize(p)))
+		dst = protowire.AppendTag(dst, fieldPointValue, protowire.Fixed64Type)
+		dst = protowire.AppendFixed64(dst, math.Float64bits(p.Value))
+		dst = protowire.AppendTag(dst, fieldPointTimestampMs, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(p.TimestampMs))
+		if !p.TraceID.IsZero() {
+			dst = protowire.AppendTag(dst, fieldPointTraceID, protowire.BytesType)
+			dst = protowire.AppendBytes(dst, p.TraceID[:])
+		}
+	}
+	return dst
+}
+
+// appendProtoLabels appends ls as the repeated Label field num.
+func appendProtoLabels(dst []byte, num protowire.Number, ls Labels) []byte {
+	for _, l := range ls {
+		dst = protowire.AppendTag(dst, num, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(protoLabelSize(l)))
+		if l.Name != "" {
+			dst = protowire.AppendTag(dst, fieldLabelName, protowire.BytesType)
+			dst = protowire.AppendString(dst, l.Name)
+		}
+		if l.Value != "" {
+			dst = protowire.AppendTag(dst, fieldLabelValue, protowire.BytesType)
+			dst = protowire.AppendString(dst, l.Value)
+		}
+	}
+	return dst
+}
+
+// protoSeriesHeadSize is the length of the fields of s's Series other than
+// its points. (Every field number is below 16: every tag is one byte.)
+func protoSeriesHeadSize(s *Sample) int {
+	n := 0
+	if s.Name != "" {
+		n += 1 + protowire.SizeBytes(len(s.Name))
+	}
+	for _, l := range s.Labels {
+		n += 1 + protowire.SizeBytes(protoLabelSize(l))
+	}
+	if s.Type != 0 {
+		n += 1 + protowire.SizeVarint(uint64(s.Type))
+	}
+	return n
+}
+
+// protoPointSize is the length of s's Point message.
+func protoPointSize(s *Sample) int {
+	n := 1 + protowire.SizeFixed64() + 1 + protowire.SizeVarint(uint64(s.TimestampMs))
+	if !s.TraceID.IsZero() {
+		n += 1 + protowire.SizeBytes(len(s.TraceID))
+	}
+	return n
+}

@@ -215,8 +215,11 @@ func Records(topic string, samples []sample.Sample) []*kgo.Record {
 		return nil
 	}
 	var groups [Groups][]sample.Sample
+	var g uint64
 	for i := range samples {
-		g := samples[i].SeriesID() % Groups
+		if i == 0 || !sample.SameSeries(&samples[i-1], &samples[i]) {
+			g = samples[i].SeriesID() % Groups
+		}
 		groups[g] = append(groups[g], samples[i])
 	}
 	var recs []*kgo.Record

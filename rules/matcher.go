@@ -365,7 +365,7 @@ func (m *Matcher) MatchBatch(ss []sample.Sample, out []Result) {
 		n := min(len(ss), len(m.batch))
 		keys, found := m.batch[:n], m.found[:n]
 		for i := range keys {
-			if i > 0 && sameSeries(&ss[i], &ss[i-1]) {
+			if i > 0 && sample.SameSeries(&ss[i], &ss[i-1]) {
 				keys[i] = keys[i-1]
 				continue
 			}
@@ -401,17 +401,4 @@ func (m *Matcher) MatchBatch(ss []sample.Sample, out []Result) {
 		ss, out = ss[n:], out[n:]
 	}
 	m.hits.Add(hits)
-}
-
-// sameSeries reports whether a and b are samples of one series: the same
-// name, type and labels. Producers batch a series' samples together, and a
-// decoder of a format that carries a series once hands its samples out with
-// the very same Labels; comparing them with the sample before, in cache, is
-// much cheaper than hashing them, so a batch hashes and probes once per run
-// of one series.
-func sameSeries(a, b *sample.Sample) bool {
-	if a.Type != b.Type || len(a.Labels) != len(b.Labels) || a.Name != b.Name {
-		return false
-	}
-	return len(a.Labels) == 0 || &a.Labels[0] == &b.Labels[0] || a.Labels.Equal(b.Labels)
 }

@@ -21,6 +21,7 @@ type Router struct {
 	matcher atomic.Pointer[rules.Matcher] // replaced by the owner only
 
 	samples []sample.Sample
+	results []rules.Result     // of samples, reused
 	bad     []sample.BadSample // of the last record routed
 	batches []shard.Batch      // per shard, of the raw record being routed
 	// recordMax is the largest timestamp of the samples of the last raw
@@ -112,10 +113,14 @@ func (r *Router) Route(topic string, value []byte, format sample.Format, nowMs i
 		r.stats.DeadLetters[r.bad[i].Err.Code()]++
 	}
 	r.stats.SamplesIn[TopicFormat{topic, format.Of(value)}] += uint64(len(r.samples))
+	if cap(r.results) < len(r.samples) {
+		r.results = make([]rules.Result, len(r.samples))
+	}
+	results := r.results[:len(r.samples)]
+	m.MatchBatch(r.samples, results)
 	for i := range r.samples {
-		s := &r.samples[i]
+		s, res := &r.samples[i], &results[i]
 		r.recordMax = max(r.recordMax, s.TimestampMs)
-		res := m.Match(s)
 		if len(res.Targets) == 0 {
 			r.stats.Dropped++
 			continue

@@ -32,9 +32,8 @@ const (
 
 // decodeProtoRecord appends the valid samples of a protobuf Batch to dst
 // and the invalid ones to bad; the error is the record's.
-func decodeProtoRecord(b []byte, dst []Sample, bad []BadSample) ([]Sample, []BadSample, *DecodeError) {
+func decodeProtoRecord(b []byte, dst []Sample, bad []BadSample, series *seriesCache) ([]Sample, []BadSample, *DecodeError) {
 	var scratch Labels // reused from sample to sample
-	var series seriesCache
 	for off, n := 0, 0; off < len(b); {
 		num, v, field, err := nextProtoField(b, off, n)
 		if err != nil {
@@ -44,13 +43,13 @@ func decodeProtoRecord(b []byte, dst []Sample, bad []BadSample) ([]Sample, []Bad
 		off += field
 		if num == fieldBatchSeries {
 			var k int
-			dst, bad, scratch, k = decodeProtoSeries(v, raw, n, dst, bad, scratch)
+			dst, bad, scratch, k = decodeProtoSeries(v, raw, n, dst, bad, scratch, series)
 			n += k
 			continue
 		}
 		var s Sample
 		var serr error
-		s, scratch, serr = decodeProtoSample(v, scratch[:0], &series)
+		s, scratch, serr = decodeProtoSample(v, scratch[:0], series)
 		if serr != nil {
 			bad = append(bad, badSample(n, serr, raw))
 		} else {
@@ -114,14 +113,16 @@ func rawProtoSamples(b []byte, yield func(n int, raw []byte) bool) {
 	}
 }
 
-// seriesCache holds the names and label sets of one record's samples by
-// the bytes of their name and label fields, when those come first in the
-// message (as AppendProto and most encoders write them): the samples of a
-// record often repeat a series, and then share its decoded name and labels
-// instead of decoding, checking and copying them again. It gives up on a
-// record whose series rarely repeat.
+// seriesCache holds the names and label sets of series by the bytes of
+// their name and label fields, when those come first in their message (as
+// AppendProto and most encoders write them): samples often repeat a series,
+// within a record and from record to record, and then share its decoded
+// name and labels instead of decoding, checking and copying them again.
+// The cache of one record (size 0) gives up on a record whose series
+// rarely repeat; a Decoder's keeps two generations of size series each.
 type seriesCache struct {
-	m            map[string]cachedSeries
+	size         int
+	cur, prev    map[string]cachedSeries
 	hits, misses int
 }
 
@@ -130,7 +131,37 @@ type cachedSeries struct {
 	labels Labels
 }
 
-func (c *seriesCache) useful() bool { return c.misses < 64 || c.hits >= c.misses }
+func (c *seriesCache) useful() bool { return c.size > 0 || c.misses < 64 || c.hits >= c.misses }
+
+// get returns the series whose name and label fields are key.
+func (c *seriesCache) get(key []byte) (cachedSeries, bool) {
+	if v, ok := c.cur[string(key)]; ok {
+		c.hits++
+		return v, true
+	}
+	if v, ok := c.prev[string(key)]; ok {
+		c.hits++
+		c.put(string(key), v)
+		return v, true
+	}
+	c.misses++
+	return cachedSeries{}, false
+}
+
+// put remembers a series by the bytes of its name and label fields.
+func (c *seriesCache) put(key string, v cachedSeries) {
+	switch {
+	case c.cur == nil:
+		c.cur = make(map[string]cachedSeries)
+	case c.size > 0 && len(c.cur) >= c.size:
+		clear(c.prev)
+		c.prev, c.cur = c.cur, c.prev
+		if c.cur == nil {
+			c.cur = make(map[string]cachedSeries, c.size)
+		}
+	}
+	c.cur[key] = v
+}
 
 // seriesPrefix returns the length of the leading run of name and label
 // fields of the Sample message b, 0 if there is none or it is malformed.
@@ -161,8 +192,7 @@ func decodeProtoSample(b []byte, scratch Labels, series *seriesCache) (Sample, L
 		prefix = seriesPrefix(b)
 	}
 	if prefix > 0 {
-		if c, ok := series.m[string(b[:prefix])]; ok {
-			series.hits++
+		if c, ok := series.get(b[:prefix]); ok {
 			// Valid as a whole when it was decoded: the rest of the
 			// message holds no name or label, or the whole is decoded.
 			if err := f.decode(b, prefix, "", &s, nil); err == nil {
@@ -173,7 +203,6 @@ func decodeProtoSample(b []byte, scratch Labels, series *seriesCache) (Sample, L
 			}
 			s, f = Sample{}, protoFields{}
 		}
-		series.misses++
 	}
 	// One string holds every string of the sample: its name and labels are
 	// substrings of it. It keeps the whole message alive as long as any of
@@ -195,10 +224,7 @@ func decodeProtoSample(b []byte, scratch Labels, series *seriesCache) (Sample, L
 		return s, scratch, err
 	}
 	if prefix > 0 && f.seriesEnd == prefix { // no name or label after the others
-		if series.m == nil {
-			series.m = make(map[string]cachedSeries)
-		}
-		series.m[str[:prefix]] = cachedSeries{s.Name, s.Labels}
+		series.put(str[:prefix], cachedSeries{s.Name, s.Labels})
 	}
 	return s, scratch, nil
 }

@@ -101,7 +101,7 @@ func eachPoint(b []byte, fn func(p []byte)) {
 // extended slices, scratch for reuse, and the number of positions the
 // series takes in the record: its points, or 1 for a series without a point
 // or that does not split into them.
-func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, scratch Labels) ([]Sample, []BadSample, Labels, int) {
+func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, scratch Labels, series *seriesCache) ([]Sample, []BadSample, Labels, int) {
 	sh, err := scanSeries(b)
 	if err != nil {
 		return dst, append(bad, badSample(n, err, field)), scratch, 1
@@ -110,7 +110,28 @@ func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, sc
 	var labels Labels
 	serr := sh.err
 	if serr == nil {
-		name, labels, scratch, serr = decodeSeriesHead(b[:sh.seriesEnd], scratch)
+		// The cache knows a series by its name and label fields when they
+		// come first, none after the other fields.
+		prefix := 0
+		if series.useful() {
+			if prefix = seriesPrefix(b); prefix != sh.seriesEnd {
+				prefix = 0
+			}
+		}
+		var c cachedSeries
+		var ok bool
+		if prefix > 0 {
+			c, ok = series.get(b[:prefix])
+		}
+		if ok {
+			name, labels = c.name, c.labels
+		} else {
+			var head string
+			head, name, labels, scratch, serr = decodeSeriesHead(b[:sh.seriesEnd], scratch)
+			if serr == nil && prefix > 0 {
+				series.put(head, cachedSeries{name, labels})
+			}
+		}
 	}
 	if serr == nil {
 		serr = checkType(sh.typ)
@@ -147,10 +168,9 @@ func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, sc
 // decodeSeriesHead decodes the name and labels of the Series message whose
 // fields up to the last name or label field are b, collecting the labels in
 // scratch: the points share what it returns. The name and the labels are
-// substrings of one string, a copy of b.
-func decodeSeriesHead(b []byte, scratch Labels) (string, Labels, Labels, error) {
+// substrings of head, a copy of b.
+func decodeSeriesHead(b []byte, scratch Labels) (head, name string, labels, _ Labels, err error) {
 	str := string(b)
-	var name string
 	scratch = scratch[:0]
 	for off := 0; off < len(b); {
 		num, wt, n := protowire.ConsumeTag(b[off:])
@@ -167,26 +187,26 @@ func decodeSeriesHead(b []byte, scratch Labels) (string, Labels, Labels, error) 
 			// Every occurrence must be valid, the overridden ones too,
 			// as for the generated decoder.
 			if !utf8.ValidString(name) {
-				return "", nil, scratch, newError(CodeBadField, "name", "not valid UTF-8")
+				return "", "", nil, scratch, newError(CodeBadField, "name", "not valid UTF-8")
 			}
 			continue
 		}
 		l, err := decodeProtoLabel(b[from:to], str[from:to])
 		if err != nil {
-			return "", nil, scratch, err
+			return "", "", nil, scratch, err
 		}
 		scratch = append(scratch, l)
 	}
 	if err := checkName(name); err != nil {
-		return "", nil, scratch, err
+		return "", "", nil, scratch, err
 	}
 	if len(scratch) == 0 {
-		return name, nil, scratch, nil
+		return str, name, nil, scratch, nil
 	}
 	if err := checkLabels(scratch); err != nil {
-		return "", nil, scratch, err
+		return "", "", nil, scratch, err
 	}
-	return name, slices.Clone(scratch), scratch, nil
+	return str, name, slices.Clone(scratch), scratch, nil
 }
 
 // decodeProtoPoint decodes the Point message p into s, whose series is set.

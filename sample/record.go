@@ -138,8 +138,54 @@ func (f Format) Of(value []byte) Format {
 // trace ID; Limits.Filter is what tells whether it is acceptable here and
 // now. The samples' strings share memory with none of value.
 func DecodeRecordSamples(value []byte, format Format, dst []Sample, bad []BadSample) ([]Sample, []BadSample, error) {
+	return decodeRecordSamples(value, format, dst, bad, &seriesCache{})
+}
+
+// Decoder decodes records as DecodeRecordSamples does, and remembers the
+// series of the protobuf records it decoded, by the bytes of their name and
+// label fields: a series of one of the last records is not decoded,
+// checked and copied again, and its samples share the name and Labels of
+// its first. That is most of the work of decoding a sample whose series
+// comes alone in a record, and series come back from record to record. It
+// remembers two generations of at most size series each, the current and
+// the one before, a series found in the older one moving to the current.
+// One goroutine uses a Decoder.
+type Decoder struct {
+	series seriesCache
+}
+
+// DefaultDecoderSeries is the size of a Decoder's generation when
+// NewDecoder is given 0.
+const DefaultDecoderSeries = 1 << 16
+
+// NewDecoder returns a Decoder that remembers two generations of at most
+// size series each; 0 means DefaultDecoderSeries.
+func NewDecoder(size int) *Decoder {
+	if size <= 0 {
+		size = DefaultDecoderSeries
+	}
+	return &Decoder{series: seriesCache{size: size}}
+}
+
+// DecodeRecordSamples is the package's DecodeRecordSamples, with the
+// series d remembers.
+func (d *Decoder) DecodeRecordSamples(value []byte, format Format, dst []Sample, bad []BadSample) ([]Sample, []BadSample, error) {
+	return decodeRecordSamples(value, format, dst, bad, &d.series)
+}
+
+// DecoderStats count a Decoder's series lookups.
+type DecoderStats struct {
+	Hits, Misses int // samples whose series it remembered, or not
+}
+
+// Stats returns d's counts since it was made.
+func (d *Decoder) Stats() DecoderStats {
+	return DecoderStats{Hits: d.series.hits, Misses: d.series.misses}
+}
+
+func decodeRecordSamples(value []byte, format Format, dst []Sample, bad []BadSample, series *seriesCache) ([]Sample, []BadSample, error) {
 	start, badStart := len(dst), len(bad)
-	dst, bad, err := decodeRecord(value, format, dst, bad)
+	dst, bad, err := decodeRecord(value, format, dst, bad, series)
 	if err != nil {
 		clear(dst[start:])
 		clear(bad[badStart:])
@@ -155,7 +201,7 @@ func DecodeRecordSamples(value []byte, format Format, dst []Sample, bad []BadSam
 // Index says which sample is at fault (-1 for the record).
 func DecodeRecord(value []byte, format Format, dst []Sample) ([]Sample, error) {
 	start := len(dst)
-	dst, bad, err := decodeRecord(value, format, dst, nil)
+	dst, bad, err := decodeRecord(value, format, dst, nil, &seriesCache{})
 	var first error
 	switch {
 	case len(bad) > 0: // before what stopped the split, if anything did
@@ -170,8 +216,8 @@ func DecodeRecord(value []byte, format Format, dst []Sample) ([]Sample, error) {
 }
 
 // decodeRecord is DecodeRecordSamples, the samples split before a record's
-// error left in dst and bad.
-func decodeRecord(value []byte, format Format, dst []Sample, bad []BadSample) ([]Sample, []BadSample, *DecodeError) {
+// error left in dst and bad; series are the series remembered.
+func decodeRecord(value []byte, format Format, dst []Sample, bad []BadSample, series *seriesCache) ([]Sample, []BadSample, *DecodeError) {
 	format = format.Of(value)
 	start, badStart := len(dst), len(bad)
 	var err *DecodeError
@@ -179,7 +225,7 @@ func decodeRecord(value []byte, format Format, dst []Sample, bad []BadSample) ([
 	case FormatJSON:
 		dst, bad, err = decodeJSONRecord(value, dst, bad)
 	case FormatProto:
-		dst, bad, err = decodeProtoRecord(value, dst, bad)
+		dst, bad, err = decodeProtoRecord(value, dst, bad, series)
 	default:
 		err = newError(CodeUnsupportedFormat, "", fmt.Sprintf("the record's format is %s; want %s or %s",
 			format, ContentTypeJSON, ContentTypeProto))

@@ -424,6 +424,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			compareOneByOne(t, data, whole[1:], wholeErr)
 		}
 		got, bad, err := checkRecordSamples(t, data, fm)
+		checkDecoder(t, data, fm, got, bad, err)
 		if err != nil {
 			return
 		}

@@ -20,6 +20,7 @@ type Router struct {
 	rules   atomic.Pointer[rules.RuleSet]
 	matcher atomic.Pointer[rules.Matcher] // replaced by the owner only
 
+	decoder *sample.Decoder
 	samples []sample.Sample
 	results []rules.Result     // of samples, reused
 	bad     []sample.BadSample // of the last record routed
@@ -52,7 +53,8 @@ func New(rs *rules.RuleSet, shards int, limits sample.Limits) (*Router, error) {
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{shards: shards, limits: limits, recordMax: shard.NoWatermark, stats: newStats(), batches: make([]shard.Batch, shards)}
+	r := &Router{shards: shards, limits: limits, recordMax: shard.NoWatermark, stats: newStats(), batches: make([]shard.Batch, shards),
+		decoder: sample.NewDecoder(0)}
 	r.rules.Store(rs)
 	r.matcher.Store(rules.NewMatcher(rs, rules.MatcherOptions{}))
 	return r, nil
@@ -98,7 +100,7 @@ func (r *Router) Route(topic string, value []byte, format sample.Format, nowMs i
 		r.matcher.Store(m)
 	}
 	var err error
-	r.samples, r.bad, err = sample.DecodeRecordSamples(value, format, r.samples[:0], r.bad[:0])
+	r.samples, r.bad, err = r.decoder.DecodeRecordSamples(value, format, r.samples[:0], r.bad[:0])
 	if err != nil {
 		var de *sample.DecodeError
 		code := "unknown"

@@ -52,6 +52,13 @@ type Config struct {
 	// LoadRate is the embedded load generator's ticks per second (each a
 	// second of the fleet's traffic); 0 means 1.
 	LoadRate float64 `yaml:"loadRate"`
+	// LoadVia is the way the embedded load generator's request counters
+	// and gauges come in: "remote-write" (the default), to the node's
+	// Prometheus remote-write gateway over HTTP, as a Prometheus agent
+	// sends them; or "kafka", to the raw topic in tumble's own format.
+	// Its latencies (timers, with their trace IDs) always go to Kafka in
+	// tumble's format: remote write has no timer type.
+	LoadVia string `yaml:"loadVia"`
 	// Cluster makes the node one of a cluster coordinated through etcd;
 	// without cluster.etcd it runs alone, every shard its own.
 	Cluster ClusterConfig `yaml:"cluster"`
@@ -295,6 +302,11 @@ func (c *Config) validate() error {
 	}
 	if c.LoadRate < 0 {
 		errs = append(errs, fmt.Errorf("loadRate %g: must not be negative", c.LoadRate))
+	}
+	switch c.LoadVia {
+	case "", loadViaRemoteWrite, loadViaKafka:
+	default:
+		errs = append(errs, fmt.Errorf("loadVia %q: want %s or %s", c.LoadVia, loadViaRemoteWrite, loadViaKafka))
 	}
 	if c.Cluster.enabled() {
 		errs = append(errs, c.Cluster.validate()...)

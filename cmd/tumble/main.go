@@ -46,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	etcd := fs.String("etcd", "", "etcd endpoints, comma-separated: run in a cluster (overrides the configuration)")
 	node := fs.String("node", "", "this node's ID in the cluster (overrides the configuration)")
 	grpcListen := fs.String("grpc-listen", "", "gRPC address of the selections feed and the cluster's query service (overrides the configuration)")
+	loadVia := fs.String("load-via", "", "the demo's counters and gauges: remote-write (the default) or kafka (overrides the configuration)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -71,6 +72,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if *grpcListen != "" {
 			cfg.GRPCListen = *grpcListen
+		}
+		if *loadVia != "" {
+			cfg.LoadVia = *loadVia
 		}
 		cfg.Embedded = cfg.Embedded || *embedded
 		if cfg.Embedded {
@@ -105,17 +109,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 // serve runs a node (and, embedded, the broker and the load) until ctx ends.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	if cfg.Embedded {
-		stopKafka, err := startEmbedded(ctx, cfg, log)
+		stopBroker, err := startBroker(cfg, log)
 		if err != nil {
 			return err
 		}
-		defer stopKafka()
+		defer stopBroker()
 	}
 	s, err := newServer(cfg, log)
 	if err != nil {
 		return err
 	}
 	if cfg.Embedded {
+		stopLoad := startLoad(ctx, cfg, log, s.ready)
+		defer stopLoad() // before the broker stops
 		go func() {
 			select {
 			case <-s.ready:
@@ -131,10 +137,21 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	return runErr
 }
 
+// loadPaths says which way the demo's samples come in.
+func loadPaths(cfg Config) string {
+	if cfg.LoadVia == loadViaKafka {
+		return "The load generator produces its samples to Kafka in tumble's format."
+	}
+	return fmt.Sprintf("The load generator sends its request counters and gauges to the remote-write gateway\n"+
+		"(http://%s/api/v1/write), as a Prometheus agent does, and its latencies, with their\n"+
+		"trace IDs, to Kafka in tumble's format.", cfg.Listen)
+}
+
 func printWelcome(w io.Writer, cfg Config) {
 	base := "http://" + cfg.Listen
 	fmt.Fprintf(w, `
 tumble is running: Kafka (in-process) on %s, raw topic %s, %d shards, data in %s.
+%s
 Prometheus API: %s  (add it as a Prometheus data source in Grafana)
 Example queries (windows close 10s + lateness after their end; give it half a minute):
   curl -s '%s/api/v1/query' --data-urlencode 'query=http_request_duration_seconds_by_route{quantile="0.99"}'
@@ -146,5 +163,5 @@ Prometheus can send its samples too: remote_write to %s/api/v1/write; OTLP expor
 Influx line protocol to %s/api/v2/write
 Produce your own samples with any Kafka client, e.g.
   echo '{"name":"x","labels":{"service":"a"},"type":"timer","value":0.2,"timestamp_ms":'$(date +%%s000)'}' | kcat -P -b %s -t %s
-`, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0], cfg.Shards, cfg.DataDir, base, base, base, base, cfg.GRPCListen, base, base, base, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0])
+`, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0], cfg.Shards, cfg.DataDir, loadPaths(cfg), base, base, base, base, cfg.GRPCListen, base, base, base, cfg.Kafka.Brokers[0], cfg.Kafka.RawTopics[0])
 }

@@ -24,6 +24,11 @@ type Config struct {
 	TickMs int64
 	// UntracedPercent of requests carry no trace ID (default 10).
 	UntracedPercent int
+	// CounterExemplars gives each request count (http_requests_total)
+	// the trace of the last traced request it counted in its tick, as a
+	// Prometheus client library's counter exemplar does; otherwise only
+	// the timer samples carry traces.
+	CounterExemplars bool
 }
 
 func (c Config) withDefaults() Config {
@@ -72,8 +77,9 @@ type pod struct {
 	service string
 	name    string
 	routes  []route
-	labels  map[string]sample.Labels // per route/status, built once
-	totals  map[string]float64       // cumulative request counts per route/status
+	labels  map[string]sample.Labels  // per route/status, built once
+	totals  map[string]float64        // cumulative request counts per route/status
+	traces  map[string]sample.TraceID // the last traced request per route/status this tick, with CounterExemplars
 	memory  float64
 }
 
@@ -98,7 +104,7 @@ func New(cfg Config) *Generator {
 		for p := range cfg.PodsPerService {
 			g.pods = append(g.pods, &pod{
 				service: svc, name: fmt.Sprintf("%s-%x", svc, 0x7f9c0+p),
-				routes: routes, labels: map[string]sample.Labels{}, totals: map[string]float64{},
+				routes: routes, labels: map[string]sample.Labels{}, totals: map[string]float64{}, traces: map[string]sample.TraceID{},
 				memory: 2e8 + 1e7*float64(p),
 			})
 		}
@@ -108,7 +114,8 @@ func New(cfg Config) *Generator {
 
 // Tick appends one tick of samples to dst and returns it: per pod, one timer
 // sample per request (http_request_duration_seconds), the cumulative request
-// counts (http_requests_total), a memory gauge and a debug gauge.
+// counts (http_requests_total, with CounterExemplars the trace of a request
+// they counted), a memory gauge and a debug gauge.
 func (g *Generator) Tick(dst []sample.Sample) []sample.Sample {
 	start := g.now
 	g.now += g.cfg.TickMs
@@ -130,7 +137,11 @@ func (g *Generator) Tick(dst []sample.Sample) []sample.Sample {
 				g.fillTrace(&s.TraceID)
 			}
 			dst = append(dst, s)
-			p.totals[rt.name+" "+status]++
+			key := rt.name + " " + status
+			p.totals[key]++
+			if g.cfg.CounterExemplars && !s.TraceID.IsZero() {
+				p.traces[key] = s.TraceID
+			}
 		}
 		ts := start + g.cfg.TickMs - 1
 		for _, rt := range p.routes {
@@ -139,11 +150,12 @@ func (g *Generator) Tick(dst []sample.Sample) []sample.Sample {
 				if total, ok := p.totals[key]; ok {
 					dst = append(dst, sample.Sample{
 						Name: "http_requests_total", Labels: p.seriesLabels(rt.name, st.code),
-						Type: sample.Cumulative, Value: total, TimestampMs: ts,
+						Type: sample.Cumulative, Value: total, TimestampMs: ts, TraceID: p.traces[key],
 					})
 				}
 			}
 		}
+		clear(p.traces)
 		p.memory += 1e5 * g.r.NormFloat64()
 		dst = append(dst,
 			sample.Sample{Name: "process_resident_memory_bytes", Labels: p.podLabels(), Type: sample.Gauge, Value: math.Round(p.memory), TimestampMs: ts},

@@ -1,9 +1,14 @@
 package remotewrite
 
 import (
-	"fmt"
+	"encoding/binary"
+	"errors"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 
@@ -52,66 +57,125 @@ func (d *Decoder) Types() *Types { return d.types }
 // samples; an exemplar whose series has no sample in the request waits for
 // the series' next one (within maxExemplarWait of it).
 func (d *Decoder) Decode(req *prompb.WriteRequest, limits sample.Limits, nowMs int64, dst []sample.Sample, refused []ingest.Refused) ([]sample.Sample, []ingest.Refused) {
-	d.types.Learn(req.Metadata)
-	type span struct{ from, to int }
-	spans := map[string][]span{}
-	for i := range req.Timeseries {
-		ts := &req.Timeseries[i]
-		if len(ts.Samples) == 0 && len(ts.Histograms) == 0 {
+	var r writeRequest
+	r.fromProto(req)
+	return d.decode(&r, limits, nowMs, dst, refused)
+}
+
+// decode is Decode of r. The labels of a series' samples are its part of
+// r.labels (capacity limited: an append copies them), or a copy when they
+// were not sent sorted. A series is checked once, against the decoders'
+// rules and the limits on labels, its samples then each on its own: a
+// finite value, a timestamp in bounds. It is named as a string only to
+// refuse a sample of it; an exemplar, or a trace waiting, finds its series
+// by a hash of its name and labels.
+func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst []sample.Sample, refused []ingest.Refused) ([]sample.Sample, []ingest.Refused) {
+	d.types.learn(r.metadata)
+	var types typeCache
+	inBounds := newSampleBounds(limits, nowMs)
+	var spans map[uint64][]span // the samples of the series, by seriesKey: for the request's exemplars
+	if len(r.exemplars) > 0 {
+		spans = map[uint64][]span{}
+	}
+	for i := range r.series {
+		s := &r.series[i]
+		if s.points.len() == 0 && s.histograms.len() == 0 {
 			continue // exemplars alone: below
 		}
-		name, ls := splitName(ts.Labels)
-		series := seriesString(ts.Labels)
+		name, sent := s.name, r.labels[s.labels.from:s.labels.to:s.labels.to]
+		ls := sample.Labels(sent)
+		series := "" // seriesString, once needed
 		if name == "" {
-			for _, s := range ts.Samples {
+			if s.points.len() > 0 {
+				series = seriesString(name, sent)
+			}
+			for _, p := range r.points[s.points.from:s.points.to] {
 				refused = append(refused, ingest.Refused{Series: series, Reason: ReasonNoName,
-					Err:    fmt.Errorf("no __name__ label"),
-					Sample: sample.Sample{Labels: ls, Value: s.Value, TimestampMs: s.Timestamp, Type: sample.Gauge}})
+					Err:    errors.New("no __name__ label"),
+					Sample: sample.Sample{Labels: ls, Value: p.value, TimestampMs: p.ts, Type: sample.Gauge}})
 			}
 			continue
 		}
-		for _, h := range ts.Histograms {
+		hists := len(refused)
+		for _, h := range r.histograms[s.histograms.from:s.histograms.to] {
+			if series == "" {
+				series = seriesString(name, sent)
+			}
 			refused = append(refused, ingest.Refused{Series: series, Reason: ReasonNativeHistogram,
-				Err:    fmt.Errorf("a native histogram, which tumble does not aggregate: send classic histograms (their _bucket, _count and _sum series)"),
-				Sample: sample.Sample{Name: name, Labels: ls, Type: sample.Cumulative, Value: histogramCount(&h), TimestampMs: h.Timestamp}})
+				Err:    errors.New("a native histogram, which tumble does not aggregate: send classic histograms (their _bucket, _count and _sum series)"),
+				Sample: sample.Sample{Name: name, Labels: ls, Type: sample.Cumulative, Value: h.count, TimestampMs: h.ts}})
 		}
-		typ := d.types.SampleType(name)
+		typ := types.sampleType(d.types, name)
 		first := len(dst)
-		for _, s := range ts.Samples {
-			if value.IsStaleNaN(s.Value) {
+		checked := false
+		var invalid, overLimits error // the series' own: sample.Validate's, and that of the limits on its labels
+		for _, p := range r.points[s.points.from:s.points.to] {
+			if value.IsStaleNaN(p.value) {
 				continue // the end of a series that a scrape no longer found: no sample
 			}
-			smp := sample.Sample{Name: name, Labels: ls, Type: typ, Value: s.Value, TimestampMs: s.Timestamp}
-			err := ingest.Admit(&smp, limits, nowMs)
-			ls = smp.Labels // sorted once: the series' samples share them
+			if !checked {
+				checked = true
+				ls, invalid, overLimits = checkSeries(name, ls, typ, limits, nowMs)
+			}
+			if invalid == nil && overLimits == nil && inBounds.holds(p) {
+				dst = append(dst, sample.Sample{Name: name, Labels: ls, Type: typ, Value: p.value, TimestampMs: p.ts})
+				continue
+			}
+			smp := sample.Sample{Name: name, Labels: ls, Type: typ, Value: p.value, TimestampMs: p.ts}
+			err := invalid
+			if err == nil {
+				err = limits.Check(&smp, nowMs) // as ingest.Admit: a value that is not finite first
+			}
 			if err != nil {
+				if series == "" {
+					series = seriesString(name, sent)
+				}
 				refused = append(refused, ingest.Refused{Series: series, Reason: ingest.Reason(err, sample.CodeBadField), Err: err, Sample: smp})
 				continue
 			}
 			dst = append(dst, smp)
 		}
-		if len(dst) > first {
-			spans[series] = append(spans[series], span{first, len(dst)})
-			d.pending.attach(series, dst[first:])
+		for k := hists; k < hists+s.histograms.len(); k++ {
+			refused[k].Sample.Labels = ls // sorted too, if its samples sorted them
 		}
-	}
-	for i := range req.Timeseries {
-		ts := &req.Timeseries[i]
-		if len(ts.Exemplars) == 0 {
+		if len(dst) == first {
 			continue
 		}
-		series := seriesString(ts.Labels)
-		for _, ex := range ts.Exemplars {
-			tid, ok := traceID(ex.Labels)
+		waiting := d.pending.waiting()
+		if spans == nil && !waiting {
+			continue
+		}
+		key := seriesKey(name, sent)
+		if spans != nil {
+			spans[key] = append(spans[key], span{first, len(dst), i})
+		}
+		if waiting {
+			d.pending.attach(key, dst[first:])
+		}
+	}
+	if spans == nil {
+		return dst, refused
+	}
+	for i := range r.series {
+		s := &r.series[i]
+		keyed, key := false, uint64(0)
+		for _, ex := range r.exemplars[s.exemplars.from:s.exemplars.to] {
+			tid, ok := traceID(r.exLabels[ex.labels.from:ex.labels.to])
 			if !ok {
 				continue
 			}
+			if !keyed {
+				keyed, key = true, seriesKey(s.name, r.labels[s.labels.from:s.labels.to])
+			}
 			var best *sample.Sample
 			var bestDist uint64
-			for _, sp := range spans[series] {
+			for _, sp := range spans[key] {
+				if !r.sameSeries(sp.series, i) {
+					continue // another series of the same hash
+				}
 				for j := sp.from; j < sp.to; j++ {
 					if s := &dst[j]; s.TraceID.IsZero() {
-						if d := absDiff(s.TimestampMs, ex.Timestamp); best == nil || d < bestDist {
+						if d := absDiff(s.TimestampMs, ex.ts); best == nil || d < bestDist {
 							best, bestDist = s, d
 						}
 					}
@@ -120,51 +184,135 @@ func (d *Decoder) Decode(req *prompb.WriteRequest, limits sample.Limits, nowMs i
 			if best != nil {
 				best.TraceID = tid
 			} else {
-				d.pending.put(series, tid, ex.Timestamp)
+				d.pending.put(key, tid, ex.ts)
 			}
 		}
 	}
 	return dst, refused
 }
 
-// splitName returns the value of __name__ and the other labels.
-func splitName(pls []prompb.Label) (string, sample.Labels) {
-	var name string
-	ls := make(sample.Labels, 0, len(pls))
-	for _, l := range pls {
-		if l.Name == "__name__" {
-			name = l.Value
-			continue
-		}
-		ls = append(ls, sample.Label{Name: l.Name, Value: l.Value})
+// span is where the samples of a series of a request are in the samples
+// decoded: dst[from:to] came from r.series[series].
+type span struct{ from, to, series int }
+
+// checkSeries holds a series, as a sample of it of value 0 at nowMs, to
+// the decoders' rules (sample.Validate, which sorts the labels: a copy of
+// ls if they are not sorted already) and to the limits, which it can then
+// break only by its name and labels. It returns the labels, sorted, and
+// the two errors.
+func checkSeries(name string, ls sample.Labels, typ sample.Type, limits sample.Limits, nowMs int64) (sample.Labels, error, error) {
+	if !sortedNames(ls) {
+		ls = slices.Clone(ls) // the request keeps them as sent, to name the series
 	}
-	return name, ls
+	s := sample.Sample{Name: name, Labels: ls, Type: typ, TimestampMs: nowMs}
+	if err := sample.Validate(&s); err != nil {
+		return s.Labels, err, nil
+	}
+	return s.Labels, nil, limits.Check(&s, nowMs)
 }
 
-// seriesString names a series as PromQL does, for error messages.
-func seriesString(pls []prompb.Label) string {
-	var b strings.Builder
-	var name string
-	for _, l := range pls {
-		if l.Name == "__name__" {
-			name = l.Value
+// sortedNames reports whether ls are sorted by name, as
+// slices.IsSortedFunc would by strings.Compare of the names; most names
+// differ in their first byte.
+func sortedNames(ls sample.Labels) bool {
+	for i := 1; i < len(ls); i++ {
+		a, b := ls[i-1].Name, ls[i].Name
+		if a != "" && b != "" && a[0] != b[0] {
+			if a[0] > b[0] {
+				return false
+			}
+		} else if a > b {
+			return false
 		}
 	}
-	b.WriteString(name)
-	b.WriteByte('{')
-	n := 0
-	for _, l := range pls {
-		if l.Name == "__name__" {
-			continue
-		}
-		if n > 0 {
-			b.WriteByte(',')
-		}
-		n++
-		fmt.Fprintf(&b, "%s=%q", l.Name, l.Value)
+	return true
+}
+
+// sampleBounds are the timestamps the limits take at a time, for a quick
+// look at each sample of a series that keeps within the limits otherwise:
+// a sample with a finite value in bounds keeps within them; for one that
+// does not, Limits.Check tells.
+type sampleBounds struct{ minTs, maxTs int64 }
+
+func newSampleBounds(l sample.Limits, nowMs int64) sampleBounds {
+	b := sampleBounds{math.MinInt64, math.MaxInt64}
+	if f := l.MaxFuture.Milliseconds(); l.MaxFuture > 0 && nowMs <= math.MaxInt64-f {
+		b.maxTs = nowMs + f
 	}
-	b.WriteByte('}')
-	return b.String()
+	if p := l.MaxPast.Milliseconds(); l.MaxPast > 0 && nowMs >= math.MinInt64+p {
+		b.minTs = nowMs - p
+	}
+	return b
+}
+
+func (b sampleBounds) holds(p point) bool {
+	return p.value-p.value == 0 && p.ts >= b.minTs && p.ts <= b.maxTs // x-x is NaN for NaN and ±Inf
+}
+
+// typeCache holds the sample types of the last metric names of a request,
+// whose series most often share a few.
+type typeCache struct {
+	names [4]string
+	types [4]sample.Type
+	n     int
+}
+
+func (c *typeCache) sampleType(t *Types, name string) sample.Type {
+	for i := range min(c.n, len(c.names)) {
+		if c.names[i] == name {
+			return c.types[i]
+		}
+	}
+	typ := t.SampleType(name)
+	k := c.n % len(c.names)
+	c.names[k], c.types[k] = name, typ
+	c.n++
+	return typ
+}
+
+// sameSeries reports whether series a and b of r have the same name and
+// labels, in the same order.
+func (r *writeRequest) sameSeries(a, b int) bool {
+	sa, sb := &r.series[a], &r.series[b]
+	return sa.name == sb.name && slices.Equal(r.labels[sa.labels.from:sa.labels.to], r.labels[sb.labels.from:sb.labels.to])
+}
+
+// seriesKey is the hash of a series' name and labels as sent, which tells
+// it apart from the other series of a request and among the traces that
+// wait for a sample.
+func seriesKey(name string, ls []sample.Label) uint64 {
+	var stack [512]byte
+	b := binary.AppendUvarint(stack[:0], uint64(len(name)))
+	b = append(b, name...)
+	for _, l := range ls {
+		b = binary.AppendUvarint(b, uint64(len(l.Name)))
+		b = append(b, l.Name...)
+		b = binary.AppendUvarint(b, uint64(len(l.Value)))
+		b = append(b, l.Value...)
+	}
+	return xxhash.Sum64(b)
+}
+
+// seriesString names a series as PromQL does, for error messages: its
+// labels as sent.
+func seriesString(name string, ls []sample.Label) string {
+	n := len(name) + 2
+	for _, l := range ls {
+		n += len(l.Name) + len(l.Value) + 4
+	}
+	b := make([]byte, 0, n)
+	b = append(b, name...)
+	b = append(b, '{')
+	for i, l := range ls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, l.Name...)
+		b = append(b, '=')
+		b = strconv.AppendQuote(b, l.Value)
+	}
+	b = append(b, '}')
+	return string(b)
 }
 
 func absDiff(a, b int64) uint64 {
@@ -175,7 +323,7 @@ func absDiff(a, b int64) uint64 {
 }
 
 // traceID returns the trace ID an exemplar's labels carry, if valid.
-func traceID(ls []prompb.Label) (sample.TraceID, bool) {
+func traceID(ls []sample.Label) (sample.TraceID, bool) {
 	for _, name := range traceLabels {
 		for _, l := range ls {
 			if l.Name != name {

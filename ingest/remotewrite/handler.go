@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
 	"github.com/tumblemetrics/tumble/ingest"
@@ -41,7 +41,7 @@ type Options struct {
 type Handler struct {
 	opts Options
 	dec  *Decoder
-	bufs sync.Pool // *[]byte, decoded bodies
+	bufs sync.Pool // *decodeBufs
 }
 
 // NewHandler returns a Handler writing through opts.Writer.
@@ -108,36 +108,12 @@ func (h *Handler) serve(r *http.Request) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	bp, _ := h.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	defer h.bufs.Put(bp)
-	raw, err := ingest.DecodeSnappy(*bp, body, h.opts.Limits)
+	dec, err := h.decodeRequest(body, res.v2)
 	if err != nil {
-		return res, fmt.Errorf("remote write: %w", err)
+		return res, err
 	}
-	*bp = raw[:0]
-	req := &prompb.WriteRequest{}
-	if res.v2 {
-		var v2 writev2.Request
-		if err := v2.Unmarshal(raw); err != nil {
-			return res, fmt.Errorf("remote write: the body is not an io.prometheus.write.v2.Request: %w", err)
-		}
-		if req, err = fromV2(&v2); err != nil {
-			return res, fmt.Errorf("remote write 2.0: %w", err)
-		}
-	} else if err := req.Unmarshal(raw); err != nil {
-		return res, fmt.Errorf("remote write: the body is not a prometheus.WriteRequest: %w", err)
-	}
-	n := 0
-	for i := range req.Timeseries {
-		n += len(req.Timeseries[i].Samples) + len(req.Timeseries[i].Histograms)
-	}
-	if max := h.opts.Limits.MaxSamples; max > 0 && n > max {
-		return res, &ingest.TooLargeError{What: "samples", Size: int64(n), Limit: int64(max)}
-	}
-	samples, refused := h.dec.Decode(req, h.opts.Samples, h.opts.Now().UnixMilli(), make([]sample.Sample, 0, n), nil)
+	defer dec.release()
+	samples, refused := dec.samples, dec.refused
 	res.written = len(samples)
 	if err := h.opts.Writer.Write(r.Context(), Gateway, samples, refused); err != nil {
 		h.opts.Logger.Warn("remote write: Kafka did not take a request; the client is told to send it again", "samples", len(samples), "err", err)
@@ -150,4 +126,85 @@ func (h *Handler) serve(r *http.Request) (result, error) {
 		}
 	}
 	return res, nil
+}
+
+// decoded is what a request's body came to: the samples to write and the
+// refused ones. The samples are the Handler's buffers until release.
+type decoded struct {
+	samples []sample.Sample
+	refused []ingest.Refused
+	h       *Handler
+	bufs    *decodeBufs
+}
+
+// release gives the buffers back, once the samples are written.
+func (d *decoded) release() {
+	if d.bufs == nil {
+		return
+	}
+	clear(d.samples) // the samples' strings are the body's
+	d.bufs.samples = d.samples[:0]
+	d.bufs.req.reset()
+	d.h.bufs.Put(d.bufs)
+	*d = decoded{}
+}
+
+// decodeBufs are what decoding a request uses, reused from one request to
+// the next.
+type decodeBufs struct {
+	raw     []byte // the body, snappy-decoded
+	req     writeRequest
+	samples []sample.Sample
+}
+
+// decodeRequest turns a request's body (snappy-compressed; a remote write
+// 2.0 request if v2) into samples, checked against the limits.
+func (h *Handler) decodeRequest(body []byte, v2 bool) (decoded, error) {
+	bufs, _ := h.bufs.Get().(*decodeBufs)
+	if bufs == nil {
+		bufs = new(decodeBufs)
+	}
+	dec, err := h.decodeInto(bufs, body, v2)
+	if err != nil {
+		bufs.req.reset()
+		h.bufs.Put(bufs)
+		return decoded{}, err
+	}
+	return dec, nil
+}
+
+func (h *Handler) decodeInto(bufs *decodeBufs, body []byte, v2 bool) (decoded, error) {
+	raw, err := ingest.DecodeSnappy(bufs.raw, body, h.opts.Limits)
+	if err != nil {
+		return decoded{}, fmt.Errorf("remote write: %w", err)
+	}
+	bufs.raw = raw[:0]
+	if v2 {
+		var v2 writev2.Request
+		if err := v2.Unmarshal(raw); err != nil {
+			return decoded{}, fmt.Errorf("remote write: the body is not an io.prometheus.write.v2.Request: %w", err)
+		}
+		req, err := fromV2(&v2)
+		if err != nil {
+			return decoded{}, fmt.Errorf("remote write 2.0: %w", err)
+		}
+		bufs.req.reset()
+		bufs.req.fromProto(req)
+	} else if err := bufs.req.unmarshal(raw); err != nil {
+		return decoded{}, fmt.Errorf("remote write: the body is not a prometheus.WriteRequest: %w", err)
+	}
+	n := bufs.req.samples()
+	if max := h.opts.Limits.MaxSamples; max > 0 && n > max {
+		return decoded{}, &ingest.TooLargeError{What: "samples", Size: int64(n), Limit: int64(max)}
+	}
+	if cap(bufs.samples) < n {
+		bufs.samples = make([]sample.Sample, 0, n)
+	}
+	samples, refused := h.dec.decode(&bufs.req, h.opts.Samples, h.opts.Now().UnixMilli(), bufs.samples[:0], nil)
+	for i := range refused {
+		// What the Handler keeps of a refused sample past the request
+		// is not the buffers'.
+		refused[i].Sample.Labels = slices.Clone(refused[i].Sample.Labels)
+	}
+	return decoded{samples: samples, refused: refused, h: h, bufs: bufs}, nil
 }

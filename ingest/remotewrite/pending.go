@@ -2,8 +2,7 @@ package remotewrite
 
 import (
 	"sync"
-
-	"github.com/cespare/xxhash/v2"
+	"sync/atomic"
 
 	"github.com/tumblemetrics/tumble/sample"
 )
@@ -16,12 +15,13 @@ const (
 	maxExemplarWait = 60_000 // ms
 )
 
-// pendingTraces holds, per series, the trace of the last exemplar that
-// came without a sample of its series, until one comes. Any goroutine may
-// use it.
+// pendingTraces holds, per series (by seriesKey), the trace of the last
+// exemplar that came without a sample of its series, until one comes. Any
+// goroutine may use it.
 type pendingTraces struct {
 	mu sync.Mutex
 	m  map[uint64]pendingTrace
+	n  atomic.Int64 // len(m), for waiting to read without mu
 }
 
 type pendingTrace struct {
@@ -31,10 +31,13 @@ type pendingTrace struct {
 
 func newPendingTraces() *pendingTraces { return &pendingTraces{m: map[uint64]pendingTrace{}} }
 
-// put keeps the trace of series' exemplar at ms; when full, it forgets
-// one it holds.
-func (p *pendingTraces) put(series string, trace sample.TraceID, ms int64) {
-	k := xxhash.Sum64String(series)
+// waiting reports whether a trace may wait for a sample: if not, attach
+// has nothing to give.
+func (p *pendingTraces) waiting() bool { return p.n.Load() > 0 }
+
+// put keeps the trace of the exemplar at ms of the series whose key is k;
+// when full, it forgets one it holds.
+func (p *pendingTraces) put(k uint64, trace sample.TraceID, ms int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.m[k]; !ok && len(p.m) >= maxPending {
@@ -44,20 +47,17 @@ func (p *pendingTraces) put(series string, trace sample.TraceID, ms int64) {
 		}
 	}
 	p.m[k] = pendingTrace{trace, ms}
+	p.n.Store(int64(len(p.m)))
 }
 
-// attach gives the trace waiting for series, if any, to the sample of ss
-// nearest to it in time, if near enough.
-func (p *pendingTraces) attach(series string, ss []sample.Sample) {
+// attach gives the trace waiting for the series whose key is k, if any,
+// to the sample of ss nearest to it in time, if near enough.
+func (p *pendingTraces) attach(k uint64, ss []sample.Sample) {
 	p.mu.Lock()
-	if len(p.m) == 0 {
-		p.mu.Unlock()
-		return
-	}
-	k := xxhash.Sum64String(series)
 	pt, ok := p.m[k]
 	if ok {
 		delete(p.m, k)
+		p.n.Store(int64(len(p.m)))
 	}
 	p.mu.Unlock()
 	if !ok {

@@ -34,12 +34,30 @@ func (t *Types) Learn(md []prompb.MetricMetadata) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := range md {
-		name := md[i].MetricFamilyName
-		if _, ok := t.families[name]; !ok && len(t.families) >= maxFamilies {
-			continue
-		}
-		t.families[name] = md[i].Type
+		t.set(md[i].MetricFamilyName, md[i].Type)
 	}
+}
+
+// learn is Learn of a request's metadata.
+func (t *Types) learn(md []wireMetadata) {
+	if len(md) == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range md {
+		t.set(md[i].name, md[i].typ)
+	}
+}
+
+// set records that family name is of type ft. The map keeps a copy of
+// name: the name given may be part of a request's body.
+func (t *Types) set(name string, ft prompb.MetricMetadata_MetricType) {
+	old, ok := t.families[name]
+	if ok && old == ft || !ok && len(t.families) >= maxFamilies {
+		return
+	}
+	t.families[strings.Clone(name)] = ft // a new value replaces the key too
 }
 
 // family returns the type of the family the series name belongs to, if

@@ -28,6 +28,7 @@ const (
 type seriesShape struct {
 	points    int   // the Point fields
 	seriesEnd int   // the end of the last name or label field
+	leading   bool  // no field but names and labels before seriesEnd
 	typ       int32 // the last type field's
 	err       error // the first field of an unknown number or wire type
 }
@@ -36,7 +37,7 @@ type seriesShape struct {
 // only when b does not split into fields: the series is then one invalid
 // sample.
 func scanSeries(b []byte) (seriesShape, *DecodeError) {
-	var sh seriesShape
+	sh := seriesShape{leading: true}
 	for off := 0; off < len(b); {
 		num, wt, n := protowire.ConsumeTag(b[off:])
 		if n < 0 {
@@ -69,6 +70,7 @@ func scanSeries(b []byte) (seriesShape, *DecodeError) {
 		if wt == want {
 			switch num {
 			case fieldSeriesName, fieldSeriesLabels:
+				sh.leading = sh.leading && sh.seriesEnd == off
 				sh.seriesEnd = off + n + m
 			case fieldSeriesType:
 				x, _ := protowire.ConsumeVarint(b[off+n:])
@@ -113,10 +115,8 @@ func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, sc
 		// The cache knows a series by its name and label fields when they
 		// come first, none after the other fields.
 		prefix := 0
-		if series.useful() {
-			if prefix = seriesPrefix(b); prefix != sh.seriesEnd {
-				prefix = 0
-			}
+		if series.useful() && sh.leading {
+			prefix = sh.seriesEnd
 		}
 		var c cachedSeries
 		var ok bool

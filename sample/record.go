@@ -155,8 +155,9 @@ type Decoder struct {
 }
 
 // DefaultDecoderSeries is the size of a Decoder's generation when
-// NewDecoder is given 0.
-const DefaultDecoderSeries = 1 << 16
+// NewDecoder is given 0: up to 256k series remembered, some 0.5 KB each
+// for series of eight labels (their name and labels, decoded once).
+const DefaultDecoderSeries = 1 << 17
 
 // NewDecoder returns a Decoder that remembers two generations of at most
 // size series each; 0 means DefaultDecoderSeries.

@@ -116,7 +116,9 @@ func Reason(err error, fallback string) string {
 
 // Write writes samples to the raw topic and refused to the dead-letter
 // topic, in one transaction, and returns once it is committed; an error
-// wraps ErrUnavailable (nothing was written) or ctx's error.
+// wraps ErrUnavailable (nothing was written) or ctx's error. It keeps
+// nothing of samples and refused once it returns: a gateway may reuse
+// their memory.
 func (w *Writer) Write(ctx context.Context, gateway string, samples []sample.Sample, refused []Refused) error {
 	if len(samples) == 0 && len(refused) == 0 {
 		return nil
@@ -214,13 +216,17 @@ func Records(topic string, samples []sample.Sample) []*kgo.Record {
 	if len(samples) == 0 {
 		return nil
 	}
-	var groups [Groups][]sample.Sample
-	var g uint64
-	for i := range samples {
-		if i == 0 || !sample.SameSeries(&samples[i-1], &samples[i]) {
-			g = samples[i].SeriesID() % Groups
+	// Each run of samples of one series is encoded once, into its group's
+	// record, as one Series of the batch.
+	var groups [Groups][]byte
+	for i := 0; i < len(samples); {
+		j := i + 1
+		for j < len(samples) && sample.SameSeries(&samples[i], &samples[j]) {
+			j++
 		}
-		groups[g] = append(groups[g], samples[i])
+		g := samples[i].SeriesID() % Groups
+		groups[g] = sample.AppendProto(groups[g], samples[i:j])
+		i = j
 	}
 	var recs []*kgo.Record
 	for g := range groups {
@@ -228,7 +234,7 @@ func Records(topic string, samples []sample.Sample) []*kgo.Record {
 			continue
 		}
 		recs = append(recs, &kgo.Record{
-			Topic: topic, Key: groupKeys[g], Value: sample.AppendProto(nil, groups[g]),
+			Topic: topic, Key: groupKeys[g], Value: groups[g],
 			Headers: []kgo.RecordHeader{{Key: sample.ContentTypeHeader, Value: []byte(sample.ContentTypeProto)}},
 		})
 	}

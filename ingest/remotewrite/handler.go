@@ -108,24 +108,34 @@ func (h *Handler) serve(r *http.Request) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	dec, err := h.decodeRequest(body, res.v2)
+	err = h.Decode(body, res.v2, func(samples []sample.Sample, refused []ingest.Refused) error {
+		res.written = len(samples)
+		if err := h.opts.Writer.Write(r.Context(), Gateway, samples, refused); err != nil {
+			h.opts.Logger.Warn("remote write: Kafka did not take a request; the client is told to send it again", "samples", len(samples), "err", err)
+			return err
+		}
+		res.refused = refused
+		for i := range samples {
+			if !samples[i].TraceID.IsZero() {
+				res.traced++
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+// Decode decodes a request's body (snappy-compressed; a remote write 2.0
+// request if v2) as ServeHTTP does, and calls write with its samples and
+// the samples it refused; the samples are valid only during the call.
+// It returns the decoding's error, or write's.
+func (h *Handler) Decode(body []byte, v2 bool, write func(samples []sample.Sample, refused []ingest.Refused) error) error {
+	dec, err := h.decodeRequest(body, v2)
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer dec.release()
-	samples, refused := dec.samples, dec.refused
-	res.written = len(samples)
-	if err := h.opts.Writer.Write(r.Context(), Gateway, samples, refused); err != nil {
-		h.opts.Logger.Warn("remote write: Kafka did not take a request; the client is told to send it again", "samples", len(samples), "err", err)
-		return res, err
-	}
-	res.refused = refused
-	for i := range samples {
-		if !samples[i].TraceID.IsZero() {
-			res.traced++
-		}
-	}
-	return res, nil
+	return write(dec.samples, dec.refused)
 }
 
 // decoded is what a request's body came to: the samples to write and the

@@ -349,7 +349,7 @@ func waitEmitted(t *testing.T, s *server, ms int64) {
 // startServer runs a tumble server of cfg on loopback ports (cfg.Listen
 // is set to its HTTP address) until the test ends, and returns it once it
 // serves.
-func startServer(t *testing.T, cfg *Config) *server {
+func startServer(t testing.TB, cfg *Config) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

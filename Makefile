@@ -82,6 +82,7 @@ fuzz:
 	$(call fuzz,./flush/selection,FuzzDecode,250000)
 	$(call fuzz,./query/selectionfeed,FuzzParseToken,20000)
 	$(call fuzz,./ingest/remotewrite,FuzzDecode,40000)
+	$(call fuzz,./ingest/remotewrite,FuzzUnmarshal,20000)
 	$(call fuzz,./ingest/otlp,FuzzDecode,30000)
 	$(call fuzz,./ingest/influx,FuzzDecode,40000)
 	$(call fuzz,./ingest/graphite,FuzzParseLine,40000)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/cespare/xxhash/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -122,11 +123,12 @@ func rawProtoSamples(b []byte, yield func(n int, raw []byte) bool) {
 // rarely repeat; a Decoder's keeps two generations of size series each.
 type seriesCache struct {
 	size         int
-	cur, prev    map[string]cachedSeries
+	cur, prev    map[uint64]cachedSeries // by the xxhash of the key
 	hits, misses int
 }
 
 type cachedSeries struct {
+	key    string // the bytes of the name and label fields
 	name   string
 	labels Labels
 }
@@ -135,32 +137,34 @@ func (c *seriesCache) useful() bool { return c.size > 0 || c.misses < 64 || c.hi
 
 // get returns the series whose name and label fields are key.
 func (c *seriesCache) get(key []byte) (cachedSeries, bool) {
-	if v, ok := c.cur[string(key)]; ok {
+	h := xxhash.Sum64(key)
+	if v, ok := c.cur[h]; ok && v.key == string(key) {
 		c.hits++
 		return v, true
 	}
-	if v, ok := c.prev[string(key)]; ok {
+	if v, ok := c.prev[h]; ok && v.key == string(key) {
 		c.hits++
-		c.put(string(key), v)
+		c.put(v)
 		return v, true
 	}
 	c.misses++
 	return cachedSeries{}, false
 }
 
-// put remembers a series by the bytes of its name and label fields.
-func (c *seriesCache) put(key string, v cachedSeries) {
+// put remembers a series by v.key, the bytes of its name and label fields;
+// a series of the same hash is forgotten.
+func (c *seriesCache) put(v cachedSeries) {
 	switch {
 	case c.cur == nil:
-		c.cur = make(map[string]cachedSeries)
+		c.cur = make(map[uint64]cachedSeries)
 	case c.size > 0 && len(c.cur) >= c.size:
 		clear(c.prev)
 		c.prev, c.cur = c.cur, c.prev
 		if c.cur == nil {
-			c.cur = make(map[string]cachedSeries, c.size)
+			c.cur = make(map[uint64]cachedSeries, c.size)
 		}
 	}
-	c.cur[key] = v
+	c.cur[xxhash.Sum64String(v.key)] = v
 }
 
 // seriesPrefix returns the length of the leading run of name and label
@@ -224,7 +228,7 @@ func decodeProtoSample(b []byte, scratch Labels, series *seriesCache) (Sample, L
 		return s, scratch, err
 	}
 	if prefix > 0 && f.seriesEnd == prefix { // no name or label after the others
-		series.put(str[:prefix], cachedSeries{s.Name, s.Labels})
+		series.put(cachedSeries{str[:prefix], s.Name, s.Labels})
 	}
 	return s, scratch, nil
 }

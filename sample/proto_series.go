@@ -129,7 +129,7 @@ func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, sc
 			var head string
 			head, name, labels, scratch, serr = decodeSeriesHead(b[:sh.seriesEnd], scratch)
 			if serr == nil && prefix > 0 {
-				series.put(head, cachedSeries{name, labels})
+				series.put(cachedSeries{head, name, labels})
 			}
 		}
 	}

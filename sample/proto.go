@@ -125,6 +125,7 @@ type seriesCache struct {
 	size         int
 	cur, prev    map[uint64]cachedSeries // by the xxhash of the key
 	hits, misses int
+	points       []int32 // the Point messages of the Series being decoded: start, end
 }
 
 type cachedSeries struct {

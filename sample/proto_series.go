@@ -33,10 +33,11 @@ type seriesShape struct {
 	err       error // the first field of an unknown number or wire type
 }
 
-// scanSeries walks the fields of the Series message b. It returns an error
-// only when b does not split into fields: the series is then one invalid
-// sample.
-func scanSeries(b []byte) (seriesShape, *DecodeError) {
+// scanSeries walks the fields of the Series message b, appending the start
+// and end of each Point message to *points unless points is nil. It
+// returns an error only when b does not split into fields: the series is
+// then one invalid sample.
+func scanSeries(b []byte, points *[]int32) (seriesShape, *DecodeError) {
 	sh := seriesShape{leading: true}
 	for off := 0; off < len(b); {
 		num, wt, n := protowire.ConsumeTag(b[off:])
@@ -77,6 +78,10 @@ func scanSeries(b []byte) (seriesShape, *DecodeError) {
 				sh.typ = int32(x) // an enum is an int32: higher bits are dropped
 			case fieldSeriesPoints:
 				sh.points++
+				if points != nil {
+					_, k := protowire.ConsumeVarint(b[off+n:])
+					*points = append(*points, int32(off+n+k), int32(off+n+m))
+				}
 			}
 		}
 		off += n + m
@@ -104,7 +109,8 @@ func eachPoint(b []byte, fn func(p []byte)) {
 // series takes in the record: its points, or 1 for a series without a point
 // or that does not split into them.
 func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, scratch Labels, series *seriesCache) ([]Sample, []BadSample, Labels, int) {
-	sh, err := scanSeries(b)
+	series.points = series.points[:0]
+	sh, err := scanSeries(b, &series.points)
 	if err != nil {
 		return dst, append(bad, badSample(n, err, field)), scratch, 1
 	}
@@ -144,24 +150,21 @@ func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, sc
 			return dst, append(bad, badSample(n, serr, field)), scratch, 1
 		}
 		de := serr.(*DecodeError)
-		k := n
-		eachPoint(b, func(p []byte) {
+		for i, pts := 0, series.points; i < len(pts); i += 2 {
 			e := *de // each point's error has its own Index
-			bad = append(bad, badSample(k, &e, seriesRecord(b, p)))
-			k++
-		})
+			bad = append(bad, badSample(n+i/2, &e, seriesRecord(b, b[pts[i]:pts[i+1]])))
+		}
 		return dst, bad, scratch, sh.points
 	}
-	k := n
-	eachPoint(b, func(p []byte) {
+	for i, pts := 0, series.points; i < len(pts); i += 2 {
+		p := b[pts[i]:pts[i+1]]
 		s := Sample{Name: name, Labels: labels, Type: Type(sh.typ)}
 		if err := decodeProtoPoint(p, &s); err != nil {
-			bad = append(bad, badSample(k, err, seriesRecord(b, p)))
+			bad = append(bad, badSample(n+i/2, err, seriesRecord(b, p)))
 		} else {
 			dst = append(dst, s)
 		}
-		k++
-	})
+	}
 	return dst, bad, scratch, sh.points
 }
 
@@ -277,7 +280,7 @@ func seriesRecord(b, p []byte) []byte {
 // its record, field being its field of the Batch. It returns the positions
 // the series takes and whether yield asked for more.
 func rawProtoSeries(b, field []byte, n int, yield func(n int, raw []byte) bool) (int, bool) {
-	sh, err := scanSeries(b)
+	sh, err := scanSeries(b, nil)
 	if err != nil || sh.points == 0 {
 		return 1, yield(n, field)
 	}

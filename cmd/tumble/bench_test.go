@@ -6,8 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,22 +15,6 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
-
-// benchRWRules rolls the benchmark's latencies up by service and route.
-// Remote write carries them as gauges.
-const benchRWRules = `
-rollupRules:
-  - name: latency by service and route
-    filter: __name__:http_request_duration_seconds
-    transforms:
-      - rollup:
-          metricName: http_request_duration_seconds_by_route
-          groupBy: [service, route]
-          aggregations: [Count, Sum, Max, P50, P99]
-    storagePolicies:
-      - resolution: 10s
-        retention: 2d
-`
 
 // BenchmarkRemoteWrite measures one node taking in Prometheus remote
 // write, against the in-process broker, on every core of the machine: the
@@ -65,12 +47,8 @@ func BenchmarkRemoteWrite(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				rulesPath := filepath.Join(b.TempDir(), "rules.yaml")
-				if err := os.WriteFile(rulesPath, []byte(benchRWRules), 0o644); err != nil {
-					b.Fatal(err)
-				}
 				cfg := defaults()
-				cfg.Rules, cfg.DataDir = rulesPath, b.TempDir()
+				cfg.Rules, cfg.DataDir = "../../testdata/rules/latency-rollup.yaml", b.TempDir()
 				cfg.Kafka.Brokers = c.ListenAddrs()
 				cfg.RouterID = "bench"
 				cfg.Ingest.RemoteWrite = true

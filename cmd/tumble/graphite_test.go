@@ -24,9 +24,17 @@ func TestGraphite(t *testing.T) {
 	cfg := exporterConfig(t, k, "graphite")
 	cfg.Rules = "../../testdata/rules/graphite.yaml"
 	cfg.Ingest.GraphiteTCP, cfg.Ingest.GraphiteUDP = "127.0.0.1:0", "127.0.0.1:0"
-	// The hosts send one after the other: a partition that went quiet
-	// must not let the clock close the windows of a host still to come.
-	cfg.EventTime.IdleTimeout = 30 * time.Second
+	// The hosts send one after the other, event time from 40s ago: the
+	// windows must not close before the last host's lines are routed,
+	// however slow a busy machine makes the gateway's first transactions.
+	// A partition that went quiet lets the clock close a window only once
+	// it has been quiet for IdleTimeout and the clock, less the skew
+	// allowance (5s), is past the window's end plus the lateness: here
+	// the first window closes some 40s after the lines are sent (45s
+	// after the router's partitions were assigned, 30s after the clock
+	// allows it), well within the minute waitEmitted waits for a move.
+	cfg.EventTime.IdleTimeout = 45 * time.Second
+	cfg.Lateness = time.Minute
 	s := startServer(t, &cfg)
 	base := "http://" + cfg.Listen
 

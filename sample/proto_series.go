@@ -34,7 +34,7 @@ type seriesShape struct {
 }
 
 // scanSeries walks the fields of the Series message b, appending the start
-// and end of each Point message to *points unless points is nil. It
+// and end of each Point message to *points. It
 // returns an error only when b does not split into fields: the series is
 // then one invalid sample.
 func scanSeries(b []byte, points *[]int32) (seriesShape, *DecodeError) {
@@ -78,28 +78,13 @@ func scanSeries(b []byte, points *[]int32) (seriesShape, *DecodeError) {
 				sh.typ = int32(x) // an enum is an int32: higher bits are dropped
 			case fieldSeriesPoints:
 				sh.points++
-				if points != nil {
-					_, k := protowire.ConsumeVarint(b[off+n:])
-					*points = append(*points, int32(off+n+k), int32(off+n+m))
-				}
+				_, k := protowire.ConsumeVarint(b[off+n:])
+				*points = append(*points, int32(off+n+k), int32(off+n+m))
 			}
 		}
 		off += n + m
 	}
 	return sh, nil
-}
-
-// eachPoint calls fn with each Point message of the Series message b, which
-// scanSeries split.
-func eachPoint(b []byte, fn func(p []byte)) {
-	for off := 0; off < len(b); {
-		num, wt, n := protowire.ConsumeTag(b[off:])
-		if num == fieldSeriesPoints && wt == protowire.BytesType {
-			p, _ := protowire.ConsumeBytes(b[off+n:])
-			fn(p)
-		}
-		off += n + protowire.ConsumeFieldValue(num, wt, b[off+n:])
-	}
 }
 
 // decodeProtoSeries appends the points of the Series message b, at
@@ -280,18 +265,17 @@ func seriesRecord(b, p []byte) []byte {
 // its record, field being its field of the Batch. It returns the positions
 // the series takes and whether yield asked for more.
 func rawProtoSeries(b, field []byte, n int, yield func(n int, raw []byte) bool) (int, bool) {
-	sh, err := scanSeries(b, nil)
+	var pts []int32
+	sh, err := scanSeries(b, &pts)
 	if err != nil || sh.points == 0 {
 		return 1, yield(n, field)
 	}
-	k, more := n, true
-	eachPoint(b, func(p []byte) {
-		if more {
-			more = yield(k, seriesRecord(b, p))
+	for i := 0; i < len(pts); i += 2 {
+		if !yield(n+i/2, seriesRecord(b, b[pts[i]:pts[i+1]])) {
+			return sh.points, false
 		}
-		k++
-	})
-	return sh.points, more
+	}
+	return sh.points, true
 }
 
 // checkType checks the type field of a Sample or a Series.

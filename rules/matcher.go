@@ -30,6 +30,11 @@ type MatcherOptions struct {
 	// ("only metrics that contain all of the group_by tags will be rolled
 	// up").
 	PartialGroupBy bool
+	// Seed is the seed of the cache's second hash of a series; the zero
+	// value means a seed of its own. Given a sample.Decoder's seed, the
+	// Matcher takes the Keys of the samples it decodes as they are, without
+	// hashing their labels again.
+	Seed maphash.Seed
 }
 
 // Result is what a sample's series feeds. Its slices are shared with the
@@ -159,11 +164,14 @@ func NewMatcher(rs *RuleSet, opts MatcherOptions) *Matcher {
 		rs:      rs,
 		partial: opts.PartialGroupBy,
 		size:    opts.CacheSize,
-		seed:    maphash.MakeSeed(),
+		seed:    opts.Seed,
 		counts:  make([]atomic.Uint64, len(rs.rules)),
 	}
 	if m.size == 0 {
 		m.size = DefaultCacheSize
+	}
+	if m.seed == (maphash.Seed{}) {
+		m.seed = maphash.MakeSeed()
 	}
 	if m.size > 0 {
 		m.cur, m.prev = newGeneration(), newGeneration()
@@ -198,8 +206,15 @@ func (m *Matcher) Match(s *sample.Sample) Result {
 }
 
 // keys returns the series ID of s and the check hash of its series and type.
+// A sample's Key is taken as it is: under the Matcher's seed, it is what
+// hashing the labels would give; under another, the series gets a second
+// entry in the cache, never another series' Result.
 func (m *Matcher) keys(s *sample.Sample) (id, check uint64) {
-	id, check = s.Labels.Hashes(s.Name, m.seed)
+	if s.Key != (sample.SeriesKey{}) {
+		id, check = s.Key.ID, s.Key.Check
+	} else {
+		id, check = s.Labels.Hashes(s.Name, m.seed)
+	}
 	return id, check ^ uint64(s.Type)*0x9e3779b97f4a7c15
 }
 
@@ -380,25 +395,40 @@ func (m *Matcher) MatchBatch(ss []sample.Sample, out []Result) {
 			}
 			found[i], _ = m.cur.get(keys[i].id, keys[i].check)
 		}
+		// A run of samples of one series shares its first's Result, found
+		// or built just now, and is counted once.
+		var run *Result
+		runLen := 0
 		for i := range keys {
-			r := found[i]
-			if r == nil && i > 0 && keys[i] == keys[i-1] {
-				r = found[i-1] // built just now for the sample before
+			if i > 0 && keys[i] == keys[i-1] {
+				out[i] = out[i-1]
+				hits++
+				runLen++
+				continue
 			}
-			found[i] = r
+			m.count(run, runLen)
+			r := found[i]
 			if r != nil {
 				hits++
 			} else {
 				r = m.lookup(&ss[i], keys[i].id, keys[i].check)
-				found[i] = r
 			}
-			for _, rule := range r.Rules {
-				m.counts[rule.ID].Add(1)
-			}
+			run, runLen = r, 1
 			out[i] = *r
 			out[i].SeriesID = keys[i].id
 		}
+		m.count(run, runLen)
 		ss, out = ss[n:], out[n:]
 	}
 	m.hits.Add(hits)
+}
+
+// count adds n samples to the rules r matched.
+func (m *Matcher) count(r *Result, n int) {
+	if r == nil {
+		return
+	}
+	for _, rule := range r.Rules {
+		m.counts[rule.ID].Add(uint64(n))
+	}
 }

@@ -381,12 +381,18 @@ mappingRules:
 
 // TestMatchBatch: a batch gets what Match gives each of its samples, hits,
 // misses, unmatched and dropped series alike, batch after batch.
+// appSeries is the i-th of series of apps that rules match or not, each
+// with one of routes routes.
+func appSeries(i, routes int) *sample.Sample {
+	app := []string{"api", "web", "nothing-matches"}[i%3]
+	return series("req", sample.Timer, "app="+app, fmt.Sprintf("route=/%d", i%routes))
+}
+
 func TestMatchBatch(t *testing.T) {
 	rs := mustParse(t, matchRules)
 	var ss []sample.Sample
 	for i := range 150 {
-		app := []string{"api", "web", "nothing-matches"}[i%3]
-		ss = append(ss, *series("req", sample.Timer, "app="+app, fmt.Sprintf("route=/%d", i%40)))
+		ss = append(ss, *appSeries(i, 40))
 		if i%7 == 0 { // the same series again, sharing its labels, as a batch decoder gives it
 			ss = append(ss, ss[len(ss)-1])
 		}
@@ -413,6 +419,52 @@ func TestMatchBatch(t *testing.T) {
 			}
 			if st := m.Stats(); st.Hits+st.Misses != 3*uint64(len(ss)) || st.Misses == 0 {
 				t.Errorf("stats %+v: hits and misses do not add up to %d samples", st, 3*len(ss))
+			}
+		})
+	}
+}
+
+// TestMatchDecodedKeys: samples that a sample.Decoder gave their Keys match
+// as the same samples without keys do, whatever the Matcher's seed; under
+// the decoder's seed a series is one cache entry, keyed or not.
+func TestMatchDecodedKeys(t *testing.T) {
+	rs := mustParse(t, matchRules)
+	var plain []sample.Sample
+	for i := range 60 {
+		plain = append(plain, *appSeries(i, 20))
+	}
+	d := sample.NewDecoder(0)
+	keyed, bad, err := d.DecodeRecordSamples(sample.AppendProto(nil, plain), sample.FormatProto, nil, nil)
+	if err != nil || len(bad) > 0 || len(keyed) != len(plain) {
+		t.Fatalf("decoding: %d samples, %v, %v", len(keyed), bad, err)
+	}
+	ref := NewMatcher(rs, MatcherOptions{CacheSize: -1})
+	for _, tc := range []struct {
+		name string
+		opts MatcherOptions
+	}{{"decoder's seed", MatcherOptions{Seed: d.Seed()}}, {"own seed", MatcherOptions{}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMatcher(rs, tc.opts)
+			out := make([]Result, len(keyed))
+			for _, ss := range [][]sample.Sample{keyed, plain, keyed} {
+				m.MatchBatch(ss, out)
+				for i := range ss {
+					if ss[i].Key == (sample.SeriesKey{}) && &ss[0] == &keyed[0] {
+						t.Fatalf("sample %d: decoded without a key", i)
+					}
+					want := ref.Match(&plain[i])
+					if got := out[i]; !slices.Equal(targetStrings(got.Targets), targetStrings(want.Targets)) ||
+						!slices.Equal(got.Rules, want.Rules) || got.SeriesID != plain[i].SeriesID() {
+						t.Fatalf("sample %d: got %q %v, want %q %v", i, targetStrings(got.Targets), got.SeriesID, targetStrings(want.Targets), plain[i].SeriesID())
+					}
+				}
+			}
+			misses := m.Stats().Misses
+			if tc.opts.Seed == d.Seed() && misses != 60 {
+				t.Errorf("%d misses, want one per series: keyed or not, a series is one entry", misses)
+			}
+			if tc.opts.Seed != d.Seed() && misses != 120 {
+				t.Errorf("%d misses, want two per series: one keyed, one hashed under the Matcher's seed", misses)
 			}
 		})
 	}

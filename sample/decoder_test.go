@@ -21,6 +21,8 @@ func checkDecoder(t *testing.T, data []byte, fm Format, got []Sample, bad []BadS
 			t.Fatalf("Decoder: got %d samples, %d bad, %v; want %d, %d, %v", len(dgot), len(dbad), derr, len(got), len(bad), err)
 		}
 		for i := range got {
+			checkKey(t, fuzzDecoder, &dgot[i])
+			dgot[i].Key = SeriesKey{}
 			if !reflect.DeepEqual(dgot[i], got[i]) {
 				t.Fatalf("Decoder: sample %d: got %+v, want %+v", i, dgot[i], got[i])
 			}
@@ -33,9 +35,23 @@ func checkDecoder(t *testing.T, data []byte, fm Format, got []Sample, bad []BadS
 	}
 }
 
+// checkKey fails t unless s's Key is zero or its name and labels' hashes
+// under d's seed.
+func checkKey(t *testing.T, d *Decoder, s *Sample) {
+	t.Helper()
+	if s.Key == (SeriesKey{}) {
+		return
+	}
+	var want SeriesKey
+	want.ID, want.Check = s.Labels.Hashes(s.Name, d.Seed())
+	if s.Key != want {
+		t.Fatalf("Decoder: %+v: key %+v, want %+v", s, s.Key, want)
+	}
+}
+
 // TestDecoderRemembers: a Decoder decodes a series once while it remembers
 // it, in both forms, across records, and its samples then share the
-// first's Labels; one that remembers too little to keep any series decodes
+// first's Labels and its Key; one that remembers too little to keep any series decodes
 // them again, alike.
 func TestDecoderRemembers(t *testing.T) {
 	batch := benchBatch(6)
@@ -59,6 +75,10 @@ func TestDecoderRemembers(t *testing.T) {
 						if !sameSample(&got[i], &batch[i]) {
 							t.Fatalf("record %d, sample %d: got %+v, want %+v", rec, i, got[i], batch[i])
 						}
+						if got[i].Key == (SeriesKey{}) {
+							t.Errorf("record %d, sample %d: no key", rec, i)
+						}
+						checkKey(t, d, &got[i])
 						if rec > 0 && size == 8 && &got[i].Labels[0] != &first[i].Labels[0] {
 							t.Errorf("record %d, sample %d: labels decoded again, want those of record 0", rec, i)
 						}

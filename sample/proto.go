@@ -9,7 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/cespare/xxhash/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -114,60 +113,6 @@ func rawProtoSamples(b []byte, yield func(n int, raw []byte) bool) {
 	}
 }
 
-// seriesCache holds the names and label sets of series by the bytes of
-// their name and label fields, when those come first in their message (as
-// AppendProto and most encoders write them): samples often repeat a series,
-// within a record and from record to record, and then share its decoded
-// name and labels instead of decoding, checking and copying them again.
-// The cache of one record (size 0) gives up on a record whose series
-// rarely repeat; a Decoder's keeps two generations of size series each.
-type seriesCache struct {
-	size         int
-	cur, prev    map[uint64]cachedSeries // by the xxhash of the key
-	hits, misses int
-	points       []int32 // the Point messages of the Series being decoded: start, end
-}
-
-type cachedSeries struct {
-	key    string // the bytes of the name and label fields
-	name   string
-	labels Labels
-}
-
-func (c *seriesCache) useful() bool { return c.size > 0 || c.misses < 64 || c.hits >= c.misses }
-
-// get returns the series whose name and label fields are key.
-func (c *seriesCache) get(key []byte) (cachedSeries, bool) {
-	h := xxhash.Sum64(key)
-	if v, ok := c.cur[h]; ok && v.key == string(key) {
-		c.hits++
-		return v, true
-	}
-	if v, ok := c.prev[h]; ok && v.key == string(key) {
-		c.hits++
-		c.put(v)
-		return v, true
-	}
-	c.misses++
-	return cachedSeries{}, false
-}
-
-// put remembers a series by v.key, the bytes of its name and label fields;
-// a series of the same hash is forgotten.
-func (c *seriesCache) put(v cachedSeries) {
-	switch {
-	case c.cur == nil:
-		c.cur = make(map[uint64]cachedSeries)
-	case c.size > 0 && len(c.cur) >= c.size:
-		clear(c.prev)
-		c.prev, c.cur = c.cur, c.prev
-		if c.cur == nil {
-			c.cur = make(map[uint64]cachedSeries, c.size)
-		}
-	}
-	c.cur[xxhash.Sum64String(v.key)] = v
-}
-
 // seriesPrefix returns the length of the leading run of name and label
 // fields of the Sample message b, 0 if there is none or it is malformed.
 func seriesPrefix(b []byte) int {
@@ -197,11 +142,11 @@ func decodeProtoSample(b []byte, scratch Labels, series *seriesCache) (Sample, L
 		prefix = seriesPrefix(b)
 	}
 	if prefix > 0 {
-		if c, ok := series.get(b[:prefix]); ok {
+		if c, ok := series.get(series.hash(b[:prefix])); ok {
 			// Valid as a whole when it was decoded: the rest of the
 			// message holds no name or label, or the whole is decoded.
 			if err := f.decode(b, prefix, "", &s, nil); err == nil {
-				s.Name, s.Labels = c.name, c.labels
+				s.Name, s.Labels, s.Key = c.name, c.labels, c.key
 				return s, scratch, f.check(b, &s)
 			} else if err != errSeriesField {
 				return s, scratch, err
@@ -229,7 +174,7 @@ func decodeProtoSample(b []byte, scratch Labels, series *seriesCache) (Sample, L
 		return s, scratch, err
 	}
 	if prefix > 0 && f.seriesEnd == prefix { // no name or label after the others
-		series.put(cachedSeries{str[:prefix], s.Name, s.Labels})
+		s.Key = series.put(series.hash(b[:prefix]), s.Name, s.Labels)
 	}
 	return s, scratch, nil
 }
@@ -467,6 +412,20 @@ func AppendProto(dst []byte, batch []Sample) []byte {
 		i = j
 	}
 	return dst
+}
+
+// ProtoSize is the length of what AppendProto appends for batch.
+func ProtoSize(batch []Sample) int {
+	n := 0
+	for i := 0; i < len(batch); {
+		j := i + 1
+		for j < len(batch) && SameSeries(&batch[i], &batch[j]) {
+			j++
+		}
+		n += 1 + protowire.SizeBytes(protoSeriesSize(batch[i:j]))
+		i = j
+	}
+	return n
 }
 
 func protoLabelSize(l Label) int {

@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -101,6 +102,7 @@ func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, sc
 	}
 	var name string
 	var labels Labels
+	var key SeriesKey
 	serr := sh.err
 	if serr == nil {
 		// The cache knows a series by its name and label fields when they
@@ -111,16 +113,17 @@ func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, sc
 		}
 		var c cachedSeries
 		var ok bool
+		var k headHash
 		if prefix > 0 {
-			c, ok = series.get(b[:prefix])
+			k = series.hash(b[:prefix])
+			c, ok = series.get(k)
 		}
 		if ok {
-			name, labels = c.name, c.labels
+			name, labels, key = c.name, c.labels, c.key
 		} else {
-			var head string
-			head, name, labels, scratch, serr = decodeSeriesHead(b[:sh.seriesEnd], scratch)
+			name, labels, scratch, serr = decodeSeriesHead(b[:sh.seriesEnd], scratch)
 			if serr == nil && prefix > 0 {
-				series.put(cachedSeries{head, name, labels})
+				key = series.put(k, name, labels)
 			}
 		}
 	}
@@ -143,7 +146,7 @@ func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, sc
 	}
 	for i, pts := 0, series.points; i < len(pts); i += 2 {
 		p := b[pts[i]:pts[i+1]]
-		s := Sample{Name: name, Labels: labels, Type: Type(sh.typ)}
+		s := Sample{Name: name, Labels: labels, Type: Type(sh.typ), Key: key}
 		if err := decodeProtoPoint(p, &s); err != nil {
 			bad = append(bad, badSample(n+i/2, err, seriesRecord(b, p)))
 		} else {
@@ -156,8 +159,8 @@ func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, sc
 // decodeSeriesHead decodes the name and labels of the Series message whose
 // fields up to the last name or label field are b, collecting the labels in
 // scratch: the points share what it returns. The name and the labels are
-// substrings of head, a copy of b.
-func decodeSeriesHead(b []byte, scratch Labels) (head, name string, labels, _ Labels, err error) {
+// substrings of one copy of b.
+func decodeSeriesHead(b []byte, scratch Labels) (name string, labels, _ Labels, err error) {
 	str := string(b)
 	scratch = scratch[:0]
 	for off := 0; off < len(b); {
@@ -175,31 +178,46 @@ func decodeSeriesHead(b []byte, scratch Labels) (head, name string, labels, _ La
 			// Every occurrence must be valid, the overridden ones too,
 			// as for the generated decoder.
 			if !utf8.ValidString(name) {
-				return "", "", nil, scratch, newError(CodeBadField, "name", "not valid UTF-8")
+				return "", nil, scratch, newError(CodeBadField, "name", "not valid UTF-8")
 			}
 			continue
 		}
 		l, err := decodeProtoLabel(b[from:to], str[from:to])
 		if err != nil {
-			return "", "", nil, scratch, err
+			return "", nil, scratch, err
 		}
 		scratch = append(scratch, l)
 	}
 	if err := checkName(name); err != nil {
-		return "", "", nil, scratch, err
+		return "", nil, scratch, err
 	}
 	if len(scratch) == 0 {
-		return str, name, nil, scratch, nil
+		return name, nil, scratch, nil
 	}
 	if err := checkLabels(scratch); err != nil {
-		return "", "", nil, scratch, err
+		return "", nil, scratch, err
 	}
-	return str, name, slices.Clone(scratch), scratch, nil
+	return name, slices.Clone(scratch), scratch, nil
 }
 
 // decodeProtoPoint decodes the Point message p into s, whose series is set.
 func decodeProtoPoint(p []byte, s *Sample) error {
 	f := protoFields{typ: int32(s.Type)}
+	// The fields in the order appendProtoSeries writes them, each once:
+	// value, timestamp, then perhaps a trace ID.
+	const valueTag, tsTag, traceTag = fieldPointValue<<3 | 1, fieldPointTimestampMs << 3, fieldPointTraceID<<3 | 2
+	if len(p) > 10 && p[0] == valueTag && p[9] == tsTag {
+		ts, n := protowire.ConsumeVarint(p[10:])
+		rest := p[min(10+max(n, 0), len(p)):]
+		if n > 0 && (len(rest) == 0 || len(rest) == 2+len(s.TraceID) && rest[0] == traceTag && rest[1] == byte(len(s.TraceID))) {
+			s.Value, f.hasValue = math.Float64frombits(binary.LittleEndian.Uint64(p[1:9])), true
+			s.TimestampMs, f.hasTs = int64(ts), true
+			if len(rest) > 0 {
+				f.traceFrom, f.traceTo = len(p)-len(s.TraceID), len(p)
+			}
+			return f.check(p, s)
+		}
+	}
 	for off := 0; off < len(p); {
 		num, wt, n := protowire.ConsumeTag(p[off:])
 		if n < 0 {
@@ -290,10 +308,19 @@ func checkType(typ int32) error {
 }
 
 // SameSeries reports whether a and b are samples of one series: the same
-// name, type and labels. Comparing the labels is cheap when they are the
-// very same Labels, as a decoder gives the samples of a Series.
+// name, type and labels. It is cheap when their keys tell, or when they
+// share the very same Labels, as a decoder gives the samples of a Series.
 func SameSeries(a, b *Sample) bool {
-	if a.Type != b.Type || len(a.Labels) != len(b.Labels) || a.Name != b.Name {
+	if a.Type != b.Type || len(a.Labels) != len(b.Labels) {
+		return false
+	}
+	if a.Key.ID != b.Key.ID && a.Key != (SeriesKey{}) && b.Key != (SeriesKey{}) {
+		return false // the IDs are SeriesIDs, whatever the seeds
+	}
+	if a.Key == b.Key && a.Key != (SeriesKey{}) {
+		return true
+	}
+	if a.Name != b.Name {
 		return false
 	}
 	return len(a.Labels) == 0 || &a.Labels[0] == &b.Labels[0] || a.Labels.Equal(b.Labels)
@@ -303,10 +330,7 @@ func SameSeries(a, b *Sample) bool {
 // field of a Batch.
 func appendProtoSeries(dst []byte, run []Sample) []byte {
 	s := &run[0]
-	size := protoSeriesHeadSize(s)
-	for i := range run {
-		size += 1 + protowire.SizeBytes(protoPointSize(&run[i]))
-	}
+	size := protoSeriesSize(run)
 	dst = protowire.AppendTag(dst, fieldBatchSeries, protowire.BytesType)
 	dst = protowire.AppendVarint(dst, uint64(size))
 	if s.Name != "" {
@@ -349,6 +373,16 @@ func appendProtoLabels(dst []byte, num protowire.Number, ls Labels) []byte {
 		}
 	}
 	return dst
+}
+
+// protoSeriesSize is the length of the Series message of run, samples of
+// one series.
+func protoSeriesSize(run []Sample) int {
+	size := protoSeriesHeadSize(&run[0])
+	for i := range run {
+		size += 1 + protowire.SizeBytes(protoPointSize(&run[i]))
+	}
+	return size
 }
 
 // protoSeriesHeadSize is the length of the fields of s's Series other than

@@ -284,6 +284,9 @@ func FuzzProtoRoundTrip(f *testing.F) {
 		copy(s.TraceID[:], trace)
 		batch := []Sample{wantAB[0], s, wantAB[1]}
 		enc := AppendProto(nil, batch)
+		if n := ProtoSize(batch); n != len(enc) {
+			t.Fatalf("ProtoSize: %d, want %d, the length AppendProto wrote", n, len(enc))
+		}
 		if want, err := (proto.MarshalOptions{Deterministic: true}).Marshal(toGenerated(batch)); err == nil && !bytes.Equal(enc, want) {
 			t.Fatalf("AppendProto: got %x, want %x as the generated code writes", enc, want)
 		}
@@ -313,4 +316,47 @@ func FuzzProtoRoundTrip(f *testing.F) {
 			t.Fatalf("got %d samples and bad ones %v, want 3 samples or sample 1 bad", len(good), bad)
 		}
 	})
+}
+
+// TestSameSeries: keys decide when they can, labels otherwise.
+func TestSameSeries(t *testing.T) {
+	d1, d2 := NewDecoder(0), NewDecoder(0)
+	keyed := func(d *Decoder, s Sample) Sample {
+		got, _, err := d.DecodeRecordSamples(AppendProto(nil, []Sample{s}), FormatProto, nil, nil)
+		if err != nil || len(got) != 1 || got[0].Key == (SeriesKey{}) {
+			t.Fatalf("decoding %+v: %+v, %v", s, got, err)
+		}
+		return got[0]
+	}
+	a := Sample{Name: "m", Labels: Labels{{"k", "a"}}, Type: Gauge, Value: 1, TimestampMs: 1}
+	a2 := Sample{Name: "m", Labels: Labels{{"k", "a"}}, Type: Gauge, Value: 2, TimestampMs: 2}
+	b := Sample{Name: "m", Labels: Labels{{"k", "b"}}, Type: Gauge, Value: 1, TimestampMs: 1}
+	timer := a
+	timer.Type = Timer
+	forged := keyed(d1, b)
+	forged.Labels = a.Labels // a Key left stale
+	for _, tc := range []struct {
+		name string
+		x, y Sample
+		want bool
+	}{
+		{"plain, same", a, a2, true},
+		{"plain, other labels", a, b, false},
+		{"plain, other type", a, timer, false},
+		{"keyed, same", keyed(d1, a), keyed(d1, a2), true},
+		{"keyed, other labels", keyed(d1, a), keyed(d1, b), false},
+		{"keyed by two decoders, same", keyed(d1, a), keyed(d2, a2), true},
+		{"keyed by two decoders, other labels", keyed(d1, a), keyed(d2, b), false},
+		{"one keyed, same", keyed(d1, a), a2, true},
+		{"one keyed, other labels", keyed(d1, a), b, false},
+		{"keyed, other type", keyed(d1, a), keyed(d1, timer), false},
+		{"a stale key decides", forged, keyed(d1, a), false},
+	} {
+		if got := SameSeries(&tc.x, &tc.y); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+		if got := SameSeries(&tc.y, &tc.x); got != tc.want {
+			t.Errorf("%s, swapped: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

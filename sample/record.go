@@ -3,6 +3,7 @@ package sample
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"mime"
 	"strings"
 )
@@ -149,6 +150,7 @@ func DecodeRecordSamples(value []byte, format Format, dst []Sample, bad []BadSam
 // comes alone in a record, and series come back from record to record. It
 // remembers two generations of at most size series each, the current and
 // the one before, a series found in the older one moving to the current.
+// The samples of a series it remembers carry its Key, computed once.
 // One goroutine uses a Decoder.
 type Decoder struct {
 	series seriesCache
@@ -165,8 +167,12 @@ func NewDecoder(size int) *Decoder {
 	if size <= 0 {
 		size = DefaultDecoderSeries
 	}
-	return &Decoder{series: seriesCache{size: size}}
+	return &Decoder{series: seriesCache{size: size, keyed: true, seed: maphash.MakeSeed(), seeded: true}}
 }
+
+// Seed is the seed of the Keys d gives samples: a Matcher under the same
+// seed finds them without hashing their labels again.
+func (d *Decoder) Seed() maphash.Seed { return d.series.seed }
 
 // DecodeRecordSamples is the package's DecodeRecordSamples, with the
 // series d remembers.

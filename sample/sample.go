@@ -86,7 +86,21 @@ type Sample struct {
 	Value       float64
 	TimestampMs int64
 	TraceID     TraceID
+	// Key, when not zero, identifies the series as Labels.Hashes does, under
+	// the seed of the Decoder that decoded it, which computes it once per
+	// series: whoever changes Name or Labels must zero it.
+	Key SeriesKey
 }
 
+// SeriesKey is a series' ID (its SeriesID) and a second hash of its name and
+// labels under a seed (see Labels.Hashes): two series with one nonzero key
+// are one series, short of a 2^-128 chance.
+type SeriesKey struct{ ID, Check uint64 }
+
 // SeriesID identifies the input series of s: the xxhash of its name and labels.
-func (s *Sample) SeriesID() uint64 { return s.Labels.Hash(s.Name) }
+func (s *Sample) SeriesID() uint64 {
+	if s.Key.ID != 0 {
+		return s.Key.ID
+	}
+	return s.Labels.Hash(s.Name)
+}

@@ -153,7 +153,8 @@ func openTumble(w *Workload, p path, obs observer) (pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.rd, t.m = sample.NewDecoder(0), rules.NewMatcher(rs, rules.MatcherOptions{})
+	t.rd = sample.NewDecoder(0)
+	t.m = rules.NewMatcher(rs, rules.MatcherOptions{Seed: t.rd.Seed()})
 	warmed[key] = warm{t.rd, t.m}
 	for i := range w.PassRequests() {
 		good, _, err := t.rd.DecodeRecordSamples(w.Native[i], sample.FormatProto, nil, nil)

@@ -56,7 +56,7 @@ func New(rs *rules.RuleSet, shards int, limits sample.Limits) (*Router, error) {
 	r := &Router{shards: shards, limits: limits, recordMax: shard.NoWatermark, stats: newStats(), batches: make([]shard.Batch, shards),
 		decoder: sample.NewDecoder(0)}
 	r.rules.Store(rs)
-	r.matcher.Store(rules.NewMatcher(rs, rules.MatcherOptions{}))
+	r.matcher.Store(rules.NewMatcher(rs, rules.MatcherOptions{Seed: r.decoder.Seed()}))
 	return r, nil
 }
 
@@ -96,7 +96,7 @@ func (r *Router) Route(topic string, value []byte, format sample.Format, nowMs i
 	r.recordMax = shard.NoWatermark
 	m := r.matcher.Load()
 	if rs := r.rules.Load(); rs != m.RuleSet() {
-		m = rules.NewMatcher(rs, rules.MatcherOptions{})
+		m = rules.NewMatcher(rs, rules.MatcherOptions{Seed: r.decoder.Seed()})
 		r.matcher.Store(m)
 	}
 	var err error

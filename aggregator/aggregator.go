@@ -21,9 +21,15 @@ type Aggregator struct {
 	opts   Options
 	q      quantileState
 	series map[uint64]*series // by Target.Key
-	queue  closeQueue
-	wm     int64 // watermark, ms; windows with end+lateness <= wm are closed
-	stats  Stats
+	// last is the target of the last Add and its series: samples of one
+	// target come in runs.
+	last struct {
+		t  *Target
+		sr *series
+	}
+	queue closeQueue
+	wm    int64 // watermark, ms; windows with end+lateness <= wm are closed
+	stats Stats
 
 	freeWindows []*window
 	nextSweep   int64
@@ -101,18 +107,22 @@ func (a *Aggregator) Watermark() int64 { return a.wm }
 func (a *Aggregator) Add(t *Target, input uint64, s *sample.Sample) {
 	a.adds++
 	typ := t.Pre.Effective(s.Type)
-	sr := a.series[t.Key]
-	for sr != nil && sr.target != t && !sr.target.Same(t) {
-		sr = sr.collided // another target with the same 64-bit key
-	}
-	if sr == nil {
-		sr = a.newSeries(t, typ)
-	} else if sr.target != t {
-		// The same series; its selection spec may have changed.
-		if a.opts.Candidates && !sr.target.Selects.Equal(t.Selects) {
-			sr.cand = newCandState(t, sr.aggs)
+	sr := a.last.sr
+	if a.last.t != t || sr == nil {
+		sr = a.series[t.Key]
+		for sr != nil && sr.target != t && !sr.target.Same(t) {
+			sr = sr.collided // another target with the same 64-bit key
 		}
-		sr.target = t
+		if sr == nil {
+			sr = a.newSeries(t, typ)
+		} else if sr.target != t {
+			// The same series; its selection spec may have changed.
+			if a.opts.Candidates && !sr.target.Selects.Equal(t.Selects) {
+				sr.cand = newCandState(t, sr.aggs)
+			}
+			sr.target = t
+		}
+		a.last.t, a.last.sr = t, sr
 	}
 	if sr.typ != typ {
 		a.stats.TypeMismatch++
@@ -428,6 +438,7 @@ func (a *Aggregator) release(w *window) {
 
 // sweep forgets series that have had no open window for SeriesIdle.
 func (a *Aggregator) sweep() {
+	a.last.t, a.last.sr = nil, nil
 	idle := SeriesIdle.Milliseconds()
 	for k, sv := range a.savedIn {
 		if sv.lastEnd+idle <= a.wm {

@@ -217,16 +217,28 @@ func Records(topic string, samples []sample.Sample) []*kgo.Record {
 		return nil
 	}
 	// Each run of samples of one series is encoded once, into its group's
-	// record, as one Series of the batch.
-	var groups [Groups][]byte
+	// record, as one Series of the batch; the records are sized first.
+	type run struct{ from, to, group int }
+	runs := make([]run, 0, 64)
+	var sizes [Groups]int
 	for i := 0; i < len(samples); {
 		j := i + 1
 		for j < len(samples) && sample.SameSeries(&samples[i], &samples[j]) {
 			j++
 		}
-		g := samples[i].SeriesID() % Groups
-		groups[g] = sample.AppendProto(groups[g], samples[i:j])
+		g := int(samples[i].SeriesID() % Groups)
+		runs = append(runs, run{i, j, g})
+		sizes[g] += sample.ProtoSize(samples[i:j])
 		i = j
+	}
+	var groups [Groups][]byte
+	for g, n := range sizes {
+		if n > 0 {
+			groups[g] = make([]byte, 0, n)
+		}
+	}
+	for _, r := range runs {
+		groups[r.group] = sample.AppendProto(groups[r.group], samples[r.from:r.to])
 	}
 	var recs []*kgo.Record
 	for g := range groups {

@@ -3,6 +3,7 @@ package remotewrite
 import (
 	"encoding/binary"
 	"errors"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
@@ -35,11 +36,12 @@ var traceLabels = []string{"trace_id", "traceID", "trace.id", "traceId"}
 type Decoder struct {
 	types   *Types
 	pending *pendingTraces
+	seed    maphash.Seed // of the samples' Keys
 }
 
 // NewDecoder returns a Decoder that knows no type yet.
 func NewDecoder() *Decoder {
-	return &Decoder{types: NewTypes(), pending: newPendingTraces()}
+	return &Decoder{types: NewTypes(), pending: newPendingTraces(), seed: maphash.MakeSeed()}
 }
 
 // Types returns the metric families' types d has learnt.
@@ -109,6 +111,7 @@ func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst
 		first := len(dst)
 		checked := false
 		var invalid, overLimits error // the series' own: sample.Validate's, and that of the limits on its labels
+		var key sample.SeriesKey      // hashed once for the samples' writer (ingest.Records)
 		for _, p := range r.points[s.points.from:s.points.to] {
 			if value.IsStaleNaN(p.value) {
 				continue // the end of a series that a scrape no longer found: no sample
@@ -116,9 +119,12 @@ func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst
 			if !checked {
 				checked = true
 				ls, invalid, overLimits = checkSeries(name, ls, typ, limits, nowMs)
+				if invalid == nil && overLimits == nil {
+					key.ID, key.Check = ls.Hashes(name, d.seed)
+				}
 			}
 			if invalid == nil && overLimits == nil && inBounds.holds(p) {
-				dst = append(dst, sample.Sample{Name: name, Labels: ls, Type: typ, Value: p.value, TimestampMs: p.ts})
+				dst = append(dst, sample.Sample{Name: name, Labels: ls, Type: typ, Value: p.value, TimestampMs: p.ts, Key: key})
 				continue
 			}
 			smp := sample.Sample{Name: name, Labels: ls, Type: typ, Value: p.value, TimestampMs: p.ts}
@@ -133,6 +139,7 @@ func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst
 				refused = append(refused, ingest.Refused{Series: series, Reason: ingest.Reason(err, sample.CodeBadField), Err: err, Sample: smp})
 				continue
 			}
+			smp.Key = key
 			dst = append(dst, smp)
 		}
 		for k := hists; k < hists+s.histograms.len(); k++ {
@@ -145,12 +152,12 @@ func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst
 		if spans == nil && !waiting {
 			continue
 		}
-		key := seriesKey(name, sent)
+		sk := seriesKey(name, sent)
 		if spans != nil {
-			spans[key] = append(spans[key], span{first, len(dst), i})
+			spans[sk] = append(spans[sk], span{first, len(dst), i})
 		}
 		if waiting {
-			d.pending.attach(key, dst[first:])
+			d.pending.attach(sk, dst[first:])
 		}
 	}
 	if spans == nil {

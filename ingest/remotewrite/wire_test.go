@@ -290,10 +290,20 @@ func compareDecoded(t *testing.T, what string, got []sample.Sample, gotRefused [
 	if len(got) != len(want) {
 		t.Fatalf("%s: got %d samples, want %d", what, len(got), len(want))
 	}
+	keys := map[sample.SeriesKey]string{} // one series per key
 	for i := range got {
 		if g, w := str(&got[i]), str(&want[i]); g != w {
 			t.Errorf("%s: sample %d: got %s, want %s", what, i, g, w)
 		}
+		s := &got[i]
+		if s.Key.Check == 0 || s.Key.ID != s.Labels.Hash(s.Name) {
+			t.Errorf("%s: sample %d: key %+v, want its SeriesID %d and a check", what, i, s.Key, s.Labels.Hash(s.Name))
+		}
+		series := fmt.Sprintf("%q%q", s.Name, s.Labels)
+		if other, ok := keys[s.Key]; ok && other != series {
+			t.Errorf("%s: sample %d: %s has the key of %s", what, i, series, other)
+		}
+		keys[s.Key] = series
 	}
 	if len(gotRefused) != len(wantRefused) {
 		t.Fatalf("%s: got %d refused %v, want %d %v", what, len(gotRefused), gotRefused, len(wantRefused), wantRefused)

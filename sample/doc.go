@@ -64,6 +64,13 @@
 //	    // b.Index is the sample's position in rec
 //	}
 //
+// A Decoder decodes as DecodeRecordSamples does and remembers the series of
+// recent records: the samples of a series it remembers share its name and
+// Labels and carry its Key (Labels.Hashes under the Decoder's seed), so that
+// a rules.Matcher given the same seed finds their series without hashing
+// their labels again. Code that changes a sample's name or labels zeroes
+// its Key.
+//
 // Only a record that does not split into samples is refused whole: one that
 // is not JSON or a Batch, JSON that breaks off between samples, a Batch
 // field other than a sample, no sample at all. DecodeRecord and

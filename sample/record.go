@@ -143,8 +143,8 @@ func DecodeRecordSamples(value []byte, format Format, dst []Sample, bad []BadSam
 }
 
 // Decoder decodes records as DecodeRecordSamples does, and remembers the
-// series of the protobuf records it decoded, by the bytes of their name and
-// label fields: a series of one of the last records is not decoded,
+// series of the protobuf records it decoded, by two hashes of the bytes of
+// their name and label fields: a series of one of the last records is not decoded,
 // checked and copied again, and its samples share the name and Labels of
 // its first. That is most of the work of decoding a sample whose series
 // comes alone in a record, and series come back from record to record. It

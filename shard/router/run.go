@@ -320,8 +320,22 @@ func (r *Router) Run(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) err
 			cfg.Logger.Error("produce shard records; aborting the transaction", "err", prodErr)
 			commit = kgo.TryAbort
 		}
-		committed, err := sess.End(ctx, commit)
+		// Stopped mid-batch (its produces then fail, and it aborts), the
+		// transaction still ends, within a bound, so that the next owner
+		// of the partitions does not wait for it to time out.
+		ectx, ecancel := ctx, context.CancelFunc(func() {})
+		if ctx.Err() != nil {
+			ectx, ecancel = context.WithTimeout(context.WithoutCancel(ctx), stopEndTimeout)
+		}
+		committed, err := sess.End(ectx, commit)
+		ecancel()
 		if err != nil {
+			if ctx.Err() != nil {
+				// Whether it committed is the broker's to say; either
+				// way the records are routed once.
+				cfg.Logger.Warn("router stopped while ending a transaction", "err", err)
+				return r.stopped(sess, cfg, clientOpts)
+			}
 			return fmt.Errorf("router: end transaction: %w", err)
 		}
 		if !committed {
@@ -374,6 +388,10 @@ func (r *Router) stopped(sess *kgo.GroupTransactSession, cfg Config, clientOpts 
 	cfg.Logger.Info("router left: its partitions go to the others", "router", cfg.ID)
 	return nil
 }
+
+// stopEndTimeout bounds the end of the transaction a stopping router was
+// in.
+const stopEndTimeout = 10 * time.Second
 
 // topicsRefresh is how often the router counts the raw topics' partitions.
 const topicsRefresh = 30 * time.Second

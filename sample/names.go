@@ -113,9 +113,10 @@ func compareLabels(a, b Label) int { return strings.Compare(a.Name, b.Name) }
 
 // Validate holds a sample built by hand (by a gateway from another
 // protocol) to the rules the decoders hold theirs to: a metric name, label
-// names and valid UTF-8 values, a known type. It sorts s's labels if need
-// be; a name that appears twice is an error. The error is a *DecodeError
-// with Index -1.
+// names and valid UTF-8 values, a known type, a timestamp not before the
+// Unix epoch. It sorts s's labels if need be; a name that appears twice is
+// an error. The error is a *DecodeError with Index -1. (Limits.Check holds
+// the value and the timestamp to the limits.)
 func Validate(s *Sample) error {
 	if err := checkName(s.Name); err != nil {
 		return err
@@ -125,6 +126,9 @@ func Validate(s *Sample) error {
 	}
 	if s.Type < Counter || s.Type > Timer {
 		return newError(CodeBadField, "type", fmt.Sprintf("%s is not a sample type", s.Type))
+	}
+	if s.TimestampMs < 0 {
+		return beforeEpoch(s.TimestampMs)
 	}
 	return nil
 }

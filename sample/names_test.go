@@ -1,7 +1,9 @@
 package sample
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -182,6 +184,37 @@ func TestIsGraphiteLabel(t *testing.T) {
 		"__g1000__": false, "__gx__": false, "__g1_": false, "g1": false, "__name__": false} {
 		if got := IsGraphiteLabel(name); got != want {
 			t.Errorf("%s: got %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestValidate: a sample built by hand keeps the decoders' rules.
+func TestValidate(t *testing.T) {
+	ok := Sample{Name: "m", Labels: Labels{{"b", "2"}, {"a", "1"}}, Type: Gauge, Value: 1, TimestampMs: 0}
+	for _, tc := range []struct {
+		name  string
+		edit  func(s *Sample)
+		field string // "" for none
+	}{
+		{"valid, labels sorted", func(*Sample) {}, ""},
+		{"no name", func(s *Sample) { s.Name = "" }, "name"},
+		{"reserved label", func(s *Sample) { s.Labels[0].Name = "__b" }, "labels"},
+		{"label twice", func(s *Sample) { s.Labels[0].Name = "a" }, "labels"},
+		{"no type", func(s *Sample) { s.Type = 0 }, "type"},
+		{"before the epoch", func(s *Sample) { s.TimestampMs = -1 }, "timestamp_ms"},
+	} {
+		s := ok
+		s.Labels = slices.Clone(ok.Labels)
+		tc.edit(&s)
+		err := Validate(&s)
+		var de *DecodeError
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.field == "" && s.Labels[0].Name != "a":
+			t.Errorf("%s: labels %v not sorted", tc.name, s.Labels)
+		case tc.field != "" && (!errors.As(err, &de) || de.Field != tc.field || de.Index != -1):
+			t.Errorf("%s: got %v, want an error of field %s", tc.name, err, tc.field)
 		}
 	}
 }

@@ -130,7 +130,7 @@ func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst
 			smp := sample.Sample{Name: name, Labels: ls, Type: typ, Value: p.value, TimestampMs: p.ts}
 			err := invalid
 			if err == nil {
-				err = limits.Check(&smp, nowMs) // as ingest.Admit: a value that is not finite first
+				err = ingest.Admit(&smp, limits, nowMs) // the series passed: its value or time did not
 			}
 			if err != nil {
 				if series == "" {
@@ -242,12 +242,12 @@ func sortedNames(ls sample.Labels) bool {
 type sampleBounds struct{ minTs, maxTs int64 }
 
 func newSampleBounds(l sample.Limits, nowMs int64) sampleBounds {
-	b := sampleBounds{math.MinInt64, math.MaxInt64}
+	b := sampleBounds{0, math.MaxInt64} // not before the Unix epoch, as Validate
 	if f := l.MaxFuture.Milliseconds(); l.MaxFuture > 0 && nowMs <= math.MaxInt64-f {
 		b.maxTs = nowMs + f
 	}
 	if p := l.MaxPast.Milliseconds(); l.MaxPast > 0 && nowMs >= math.MinInt64+p {
-		b.minTs = nowMs - p
+		b.minTs = max(b.minTs, nowMs-p)
 	}
 	return b
 }

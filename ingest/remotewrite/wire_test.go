@@ -366,6 +366,9 @@ func decodeCases() map[string]*prompb.WriteRequest {
 				Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountInt{CountInt: 1}, Timestamp: now}}},
 			{Labels: lbls("zone", "a", "__name__", "x_total", "app", "b"), Exemplars: []prompb.Exemplar{{Labels: lbls("trace_id", a), Timestamp: now}}},
 		}},
+		"before the epoch": {Timeseries: []prompb.TimeSeries{
+			{Labels: lbls("__name__", "x", "a", "1"), Samples: []prompb.Sample{{Value: 1, Timestamp: -1}, {Value: 2, Timestamp: 0}}},
+		}},
 		"unsorted, repeated": {Timeseries: []prompb.TimeSeries{
 			{Labels: lbls("__name__", "x", "b", "1", "a", "2", "b", "3"), Samples: []prompb.Sample{{Value: 1, Timestamp: now}, {Value: 2, Timestamp: now}},
 				Histograms: []prompb.Histogram{{Count: &prompb.Histogram_CountFloat{CountFloat: 1}, Timestamp: now}}},

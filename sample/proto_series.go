@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/tumblemetrics/tumble/internal/hashtab"
 )
 
 // The field numbers of the Series form of tumble.sample.v1: a Series carries
@@ -113,7 +115,7 @@ func decodeProtoSeries(b, field []byte, n int, dst []Sample, bad []BadSample, sc
 		}
 		var c cachedSeries
 		var ok bool
-		var k headHash
+		var k hashtab.Key
 		if prefix > 0 {
 			k = series.hash(b[:prefix])
 			c, ok = series.get(k)
@@ -330,17 +332,27 @@ func SameSeries(a, b *Sample) bool {
 // field of a Batch.
 func appendProtoSeries(dst []byte, run []Sample) []byte {
 	s := &run[0]
-	size := protoSeriesSize(run)
 	dst = protowire.AppendTag(dst, fieldBatchSeries, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(size))
-	if s.Name != "" {
+	dst = protowire.AppendVarint(dst, uint64(protoSeriesSize(run)))
+	dst = appendSeriesHead(dst, s.Name, s.Labels)
+	return appendSeriesPoints(dst, run)
+}
+
+// appendSeriesHead appends the name and label fields of a Series.
+func appendSeriesHead(dst []byte, name string, labels Labels) []byte {
+	if name != "" {
 		dst = protowire.AppendTag(dst, fieldSeriesName, protowire.BytesType)
-		dst = protowire.AppendString(dst, s.Name)
+		dst = protowire.AppendString(dst, name)
 	}
-	dst = appendProtoLabels(dst, fieldSeriesLabels, s.Labels)
-	if s.Type != 0 {
+	return appendProtoLabels(dst, fieldSeriesLabels, labels)
+}
+
+// appendSeriesPoints appends the type field of run's Series and its
+// points.
+func appendSeriesPoints(dst []byte, run []Sample) []byte {
+	if t := run[0].Type; t != 0 {
 		dst = protowire.AppendTag(dst, fieldSeriesType, protowire.VarintType)
-		dst = protowire.AppendVarint(dst, uint64(s.Type))
+		dst = protowire.AppendVarint(dst, uint64(t))
 	}
 	for i := range run {
 		p := &run[i]
@@ -356,6 +368,42 @@ func appendProtoSeries(dst []byte, run []Sample) []byte {
 		}
 	}
 	return dst
+}
+
+// seriesPointsSize is the length of what appendSeriesPoints appends.
+func seriesPointsSize(run []Sample) int {
+	n := 0
+	if t := run[0].Type; t != 0 {
+		n += 1 + protowire.SizeVarint(uint64(t))
+	}
+	for i := range run {
+		n += 1 + protowire.SizeBytes(protoPointSize(&run[i]))
+	}
+	return n
+}
+
+// AppendSeriesHead appends the head of a series to dst: the fields that
+// carry its name and labels in a Series of a Batch. A writer that has the
+// heads of the series it writes, encoded once or transcoded from what it
+// received, writes their samples with AppendSeries, without encoding their
+// labels again. A head's fields may come in any order.
+func AppendSeriesHead(dst []byte, name string, labels Labels) []byte {
+	return appendSeriesHead(dst, name, labels)
+}
+
+// AppendSeries appends run, samples of the series whose head
+// (AppendSeriesHead) is head, as one Series field of a Batch: what
+// AppendProto appends for run when head is its series' encoding.
+func AppendSeries(dst []byte, head []byte, run []Sample) []byte {
+	dst = protowire.AppendTag(dst, fieldBatchSeries, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(len(head)+seriesPointsSize(run)))
+	dst = append(dst, head...)
+	return appendSeriesPoints(dst, run)
+}
+
+// SeriesSize is the length of what AppendSeries appends.
+func SeriesSize(head []byte, run []Sample) int {
+	return 1 + protowire.SizeBytes(len(head)+seriesPointsSize(run))
 }
 
 // appendProtoLabels appends ls as the repeated Label field num.
@@ -378,16 +426,7 @@ func appendProtoLabels(dst []byte, num protowire.Number, ls Labels) []byte {
 // protoSeriesSize is the length of the Series message of run, samples of
 // one series.
 func protoSeriesSize(run []Sample) int {
-	size := protoSeriesHeadSize(&run[0])
-	for i := range run {
-		size += 1 + protowire.SizeBytes(protoPointSize(&run[i]))
-	}
-	return size
-}
-
-// protoSeriesHeadSize is the length of the fields of s's Series other than
-// its points. (Every field number is below 16: every tag is one byte.)
-func protoSeriesHeadSize(s *Sample) int {
+	s := &run[0]
 	n := 0
 	if s.Name != "" {
 		n += 1 + protowire.SizeBytes(len(s.Name))
@@ -395,10 +434,7 @@ func protoSeriesHeadSize(s *Sample) int {
 	for _, l := range s.Labels {
 		n += 1 + protowire.SizeBytes(protoLabelSize(l))
 	}
-	if s.Type != 0 {
-		n += 1 + protowire.SizeVarint(uint64(s.Type))
-	}
-	return n
+	return n + seriesPointsSize(run)
 }
 
 // protoPointSize is the length of s's Point message.

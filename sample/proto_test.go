@@ -287,6 +287,7 @@ func FuzzProtoRoundTrip(f *testing.F) {
 		if n := ProtoSize(batch); n != len(enc) {
 			t.Fatalf("ProtoSize: %d, want %d, the length AppendProto wrote", n, len(enc))
 		}
+		checkSeriesHeads(t, batch, enc)
 		if want, err := (proto.MarshalOptions{Deterministic: true}).Marshal(toGenerated(batch)); err == nil && !bytes.Equal(enc, want) {
 			t.Fatalf("AppendProto: got %x, want %x as the generated code writes", enc, want)
 		}
@@ -358,5 +359,29 @@ func TestSameSeries(t *testing.T) {
 		if got := SameSeries(&tc.y, &tc.x); got != tc.want {
 			t.Errorf("%s, swapped: got %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// checkSeriesHeads holds AppendSeries, with the AppendSeriesHead of each
+// run's series, to enc, what AppendProto wrote for batch.
+func checkSeriesHeads(t *testing.T, batch []Sample, enc []byte) {
+	t.Helper()
+	var got []byte
+	for i := 0; i < len(batch); {
+		j := i + 1
+		for j < len(batch) && SameSeries(&batch[i], &batch[j]) {
+			j++
+		}
+		s := &batch[i]
+		head := AppendSeriesHead(nil, s.Name, s.Labels)
+		n := len(got)
+		got = AppendSeries(got, head, batch[i:j])
+		if size := SeriesSize(head, batch[i:j]); size != len(got)-n {
+			t.Fatalf("SeriesSize of %+v: %d, want %d, the length AppendSeries wrote", s, size, len(got)-n)
+		}
+		i = j
+	}
+	if !bytes.Equal(got, enc) {
+		t.Fatalf("AppendSeries: got %x, want %x as AppendProto writes", got, enc)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/tumblemetrics/tumble/internal/hashtab"
 )
 
 // seriesCache holds the names and label sets of series by the bytes of
@@ -25,7 +27,7 @@ type seriesCache struct {
 	keyed        bool // a Decoder's: series get their Key
 	seed         maphash.Seed
 	seeded       bool
-	cur, prev    seriesTable
+	cur, prev    hashtab.Table[cachedSeries]
 	hits, misses int
 	points       []int32 // the Point messages of the Series being decoded: start, end
 }
@@ -37,31 +39,27 @@ type cachedSeries struct {
 	key    SeriesKey // zero unless the cache is keyed
 }
 
-// headHash is the pair of hashes that finds a series in the cache.
-type headHash struct{ h, check uint64 }
-
 func (c *seriesCache) useful() bool { return c.size > 0 || c.misses < 64 || c.hits >= c.misses }
 
 // hash returns the hashes of head, the bytes of a series' name and label
 // fields.
-func (c *seriesCache) hash(head []byte) headHash {
+func (c *seriesCache) hash(head []byte) hashtab.Key {
 	if !c.seeded {
 		c.seed, c.seeded = maphash.MakeSeed(), true
 	}
-	return headHash{xxhash.Sum64(head), maphash.Bytes(c.seed, head)}
+	return hashtab.Key{H: xxhash.Sum64(head), Check: maphash.Bytes(c.seed, head)}
 }
 
 // get returns the series of hashes k.
-func (c *seriesCache) get(k headHash) (cachedSeries, bool) {
-	if sl := c.cur.get(k); sl != nil {
+func (c *seriesCache) get(k hashtab.Key) (cachedSeries, bool) {
+	if v, ok := c.cur.Get(k); ok {
 		c.hits++
-		return sl.series, true
+		return v, true
 	}
-	if sl := c.prev.get(k); sl != nil {
+	if v, ok := c.prev.Get(k); ok {
 		c.hits++
-		v := sl.series
 		c.turnover()
-		c.cur.put(k, v)
+		c.cur.Put(k, v)
 		return v, true
 	}
 	c.misses++
@@ -70,83 +68,21 @@ func (c *seriesCache) get(k headHash) (cachedSeries, bool) {
 
 // put remembers the series name, labels by the hashes k of its name and
 // label fields, and returns its Key (zero unless the cache is keyed).
-func (c *seriesCache) put(k headHash, name string, labels Labels) SeriesKey {
+func (c *seriesCache) put(k hashtab.Key, name string, labels Labels) SeriesKey {
 	v := cachedSeries{name: name, labels: labels}
 	if c.keyed {
 		v.key.ID, v.key.Check = labels.hashes(name, &c.seed)
 	}
 	c.turnover()
-	c.cur.put(k, v)
+	c.cur.Put(k, v)
 	return v.key
 }
 
 // turnover makes room in a bounded cache: when the current generation is
 // full, it becomes the previous one, and the previous one is dropped.
 func (c *seriesCache) turnover() {
-	if c.size > 0 && c.cur.n >= c.size {
-		c.prev.clear()
+	if c.size > 0 && c.cur.Len() >= c.size {
+		c.prev.Clear()
 		c.prev, c.cur = c.cur, c.prev
 	}
-}
-
-// seriesTable is one generation of a seriesCache: an open-addressing table
-// with linear probing, at most half full, so that finding a series is
-// mostly one cache line.
-type seriesTable struct {
-	slots []seriesSlot
-	n     int
-}
-
-type seriesSlot struct {
-	k      headHash
-	full   bool
-	series cachedSeries
-}
-
-func (t *seriesTable) get(k headHash) *seriesSlot {
-	if t.n == 0 {
-		return nil
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := k.h & mask; ; i = (i + 1) & mask {
-		sl := &t.slots[i]
-		switch {
-		case !sl.full:
-			return nil
-		case sl.k == k:
-			return sl
-		}
-	}
-}
-
-// put adds or replaces the series of hashes k.
-func (t *seriesTable) put(k headHash, v cachedSeries) {
-	if 2*(t.n+1) > len(t.slots) {
-		old := t.slots
-		t.slots, t.n = make([]seriesSlot, max(16, 2*len(old))), 0
-		for i := range old {
-			if old[i].full {
-				t.put(old[i].k, old[i].series)
-			}
-		}
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := k.h & mask; ; i = (i + 1) & mask {
-		sl := &t.slots[i]
-		if !sl.full {
-			*sl = seriesSlot{k: k, full: true, series: v}
-			t.n++
-			return
-		}
-		if sl.k == k {
-			sl.series = v
-			return
-		}
-	}
-}
-
-// clear empties t, keeping its slots.
-func (t *seriesTable) clear() {
-	clear(t.slots)
-	t.n = 0
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -13,16 +14,33 @@ import (
 )
 
 // TestRecords: a series' samples go to one record, keyed by its group, in
-// the order given; the records decode to the samples.
+// the order given; the records decode to the samples, and are the same when
+// the series' heads are given.
 func TestRecords(t *testing.T) {
 	var in []sample.Sample
 	for i := range 300 {
 		in = append(in, sample.Sample{Name: "x", Labels: sample.Labels{{Name: "pod", Value: fmt.Sprint(i % 100)}},
 			Type: sample.Gauge, Value: float64(i), TimestampMs: int64(i)})
 	}
-	recs := Records("raw", in)
+	recs := Records("raw", in, nil)
 	if len(recs) > Groups || len(recs) < 2 {
 		t.Fatalf("got %d records, want between 2 and %d", len(recs), Groups)
+	}
+	// The heads of some series given: the same records.
+	heads := make([][]byte, len(in))
+	for i := range in {
+		if i%3 != 0 {
+			heads[i] = sample.AppendSeriesHead(nil, in[i].Name, in[i].Labels)
+		}
+	}
+	withHeads := Records("raw", in, heads)
+	if len(withHeads) != len(recs) {
+		t.Fatalf("with heads: %d records, want %d", len(withHeads), len(recs))
+	}
+	for i := range recs {
+		if !bytes.Equal(withHeads[i].Value, recs[i].Value) || !bytes.Equal(withHeads[i].Key, recs[i].Key) {
+			t.Fatalf("with heads, record %d: %q %x, want %q %x", i, withHeads[i].Key, withHeads[i].Value, recs[i].Key, recs[i].Value)
+		}
 	}
 	keyOf := map[uint64]string{}
 	n := 0

@@ -120,6 +120,14 @@ func Reason(err error, fallback string) string {
 // nothing of samples and refused once it returns: a gateway may reuse
 // their memory.
 func (w *Writer) Write(ctx context.Context, gateway string, samples []sample.Sample, refused []Refused) error {
+	return w.WriteHeads(ctx, gateway, samples, nil, refused)
+}
+
+// WriteHeads is Write for a gateway that has the heads of its samples'
+// series encoded (sample.AppendSeriesHead): heads, nil or as long as
+// samples, holds the head of each sample's series, or nil where it has
+// none; a head is written as it is instead of the sample's name and labels.
+func (w *Writer) WriteHeads(ctx context.Context, gateway string, samples []sample.Sample, heads [][]byte, refused []Refused) error {
 	if len(samples) == 0 && len(refused) == 0 {
 		return nil
 	}
@@ -132,14 +140,14 @@ func (w *Writer) Write(ctx context.Context, gateway string, samples []sample.Sam
 	defer func() { w.pool <- p }()
 	ctx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
 	defer cancel()
-	if err := w.write(ctx, p, gateway, samples, refused); err != nil {
+	if err := w.write(ctx, p, gateway, samples, heads, refused); err != nil {
 		w.abort(p, err)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
 }
 
-func (w *Writer) write(ctx context.Context, p *producer, gateway string, samples []sample.Sample, refused []Refused) error {
+func (w *Writer) write(ctx context.Context, p *producer, gateway string, samples []sample.Sample, heads [][]byte, refused []Refused) error {
 	if p.cl == nil {
 		cl, err := kgo.NewClient(append([]kgo.Opt{
 			kgo.TransactionalID(p.id),
@@ -154,7 +162,7 @@ func (w *Writer) write(ctx context.Context, p *producer, gateway string, samples
 	if err := p.cl.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	recs := Records(w.opts.Topic, samples)
+	recs := Records(w.opts.Topic, samples, heads)
 	for i := range refused {
 		recs = append(recs, deadLetter(w.opts.DeadLetterTopic, gateway, &refused[i]))
 	}
@@ -211,14 +219,19 @@ func (w *Writer) Close() {
 
 // Records returns samples as raw-topic records of the native protobuf
 // batch format: one record per non-empty group of series (see Groups),
-// keyed by the group, samples in the order given.
-func Records(topic string, samples []sample.Sample) []*kgo.Record {
+// keyed by the group, samples in the order given. heads, nil or as long as
+// samples, holds the encoded heads of their series (sample.AppendSeriesHead)
+// where the caller has them, nil elsewhere.
+func Records(topic string, samples []sample.Sample, heads [][]byte) []*kgo.Record {
 	if len(samples) == 0 {
 		return nil
 	}
 	// Each run of samples of one series is encoded once, into its group's
 	// record, as one Series of the batch; the records are sized first.
-	type run struct{ from, to, group int }
+	type run struct {
+		from, to, group int
+		head            []byte
+	}
 	runs := make([]run, 0, 64)
 	var sizes [Groups]int
 	for i := 0; i < len(samples); {
@@ -226,9 +239,16 @@ func Records(topic string, samples []sample.Sample) []*kgo.Record {
 		for j < len(samples) && sample.SameSeries(&samples[i], &samples[j]) {
 			j++
 		}
-		g := int(samples[i].SeriesID() % Groups)
-		runs = append(runs, run{i, j, g})
-		sizes[g] += sample.ProtoSize(samples[i:j])
+		r := run{from: i, to: j, group: int(samples[i].SeriesID() % Groups)}
+		if heads != nil {
+			r.head = heads[i]
+		}
+		if r.head != nil {
+			sizes[r.group] += sample.SeriesSize(r.head, samples[i:j])
+		} else {
+			sizes[r.group] += sample.ProtoSize(samples[i:j])
+		}
+		runs = append(runs, r)
 		i = j
 	}
 	var groups [Groups][]byte
@@ -238,7 +258,11 @@ func Records(topic string, samples []sample.Sample) []*kgo.Record {
 		}
 	}
 	for _, r := range runs {
-		groups[r.group] = sample.AppendProto(groups[r.group], samples[r.from:r.to])
+		if r.head != nil {
+			groups[r.group] = sample.AppendSeries(groups[r.group], r.head, samples[r.from:r.to])
+		} else {
+			groups[r.group] = sample.AppendProto(groups[r.group], samples[r.from:r.to])
+		}
 	}
 	var recs []*kgo.Record
 	for g := range groups {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/tumblemetrics/tumble/ingest"
+	"github.com/tumblemetrics/tumble/internal/hashtab"
 	"github.com/tumblemetrics/tumble/sample"
 )
 
@@ -37,11 +38,12 @@ type Decoder struct {
 	types   *Types
 	pending *pendingTraces
 	seed    maphash.Seed // of the samples' Keys
+	known   *knownSeries
 }
 
 // NewDecoder returns a Decoder that knows no type yet.
 func NewDecoder() *Decoder {
-	return &Decoder{types: NewTypes(), pending: newPendingTraces(), seed: maphash.MakeSeed()}
+	return &Decoder{types: NewTypes(), pending: newPendingTraces(), seed: maphash.MakeSeed(), known: newKnownSeries(DefaultKnownSeries)}
 }
 
 // Types returns the metric families' types d has learnt.
@@ -61,7 +63,7 @@ func (d *Decoder) Types() *Types { return d.types }
 func (d *Decoder) Decode(req *prompb.WriteRequest, limits sample.Limits, nowMs int64, dst []sample.Sample, refused []ingest.Refused) ([]sample.Sample, []ingest.Refused) {
 	var r writeRequest
 	r.fromProto(req)
-	return d.decode(&r, limits, nowMs, dst, refused)
+	return d.decode(&r, limits, nowMs, dst, nil, refused)
 }
 
 // decode is Decode of r. The labels of a series' samples are its part of
@@ -71,14 +73,27 @@ func (d *Decoder) Decode(req *prompb.WriteRequest, limits sample.Limits, nowMs i
 // finite value, a timestamp in bounds. It is named as a string only to
 // refuse a sample of it; an exemplar, or a trace waiting, finds its series
 // by a hash of its name and labels.
-func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst []sample.Sample, refused []ingest.Refused) ([]sample.Sample, []ingest.Refused) {
+//
+// With heads, decode remembers the series it finds valid (knownSeries), a
+// series sent again is not checked or hashed again, and it appends to
+// *heads, for each sample it appends to dst, the head of its series
+// (sample.AppendSeriesHead) transcoded from the label fields as sent, or
+// nil for a series sent otherwise than Prometheus sends it (labels
+// among its other fields, a label of other fields than a name and a value).
+func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst []sample.Sample, heads *[][]byte, refused []ingest.Refused) ([]sample.Sample, []ingest.Refused) {
 	d.types.learn(r.metadata)
 	var types typeCache
 	inBounds := newSampleBounds(limits, nowMs)
-	var spans map[uint64][]span // the samples of the series, by seriesKey: for the request's exemplars
-	if len(r.exemplars) > 0 {
-		spans = map[uint64][]span{}
+	// The samples of the series, by seriesKey, for the request's exemplars.
+	spans := len(r.exemplars) > 0
+	if spans && r.spanOf == nil {
+		r.spanOf = make(map[uint64][2]int32, len(r.series))
 	}
+	clear(r.spanOf)
+	r.spanList = r.spanList[:0]
+	var remember []hashtab.Key // series to remember, as
+	var rememberAs []known
+	defer func() { d.known.remember(limits, remember, rememberAs) }()
 	for i := range r.series {
 		s := &r.series[i]
 		if s.points.len() == 0 && s.histograms.len() == 0 {
@@ -112,6 +127,25 @@ func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst
 		checked := false
 		var invalid, overLimits error // the series' own: sample.Validate's, and that of the limits on its labels
 		var key sample.SeriesKey      // hashed once for the samples' writer (ingest.Records)
+		var kn known                  // the series remembered, if found
+		found := false
+		var lh hashtab.Key
+		remembering := heads != nil && s.head.len() > 0
+		if remembering {
+			lh = d.known.hash(r.str[s.head.from:s.head.to])
+			var old bool
+			if kn, found, old = d.known.lookup(lh, limits); found {
+				checked, key = true, kn.key
+				if !sortedNames(ls) {
+					ls = slices.Clone(ls)
+					slices.SortFunc(ls, func(a, b sample.Label) int { return strings.Compare(a.Name, b.Name) })
+				}
+				if old {
+					remember = append(remember, lh)
+					rememberAs = append(rememberAs, kn)
+				}
+			}
+		}
 		for _, p := range r.points[s.points.from:s.points.to] {
 			if value.IsStaleNaN(p.value) {
 				continue // the end of a series that a scrape no longer found: no sample
@@ -121,6 +155,11 @@ func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst
 				ls, invalid, overLimits = checkSeries(name, ls, typ, limits, nowMs)
 				if invalid == nil && overLimits == nil {
 					key.ID, key.Check = ls.Hashes(name, d.seed)
+					if remembering {
+						kn, found = known{key: key, sk: seriesKey(name, sent)}, true
+						remember = append(remember, lh)
+						rememberAs = append(rememberAs, kn)
+					}
 				}
 			}
 			if invalid == nil && overLimits == nil && inBounds.holds(p) {
@@ -145,22 +184,36 @@ func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst
 		for k := hists; k < hists+s.histograms.len(); k++ {
 			refused[k].Sample.Labels = ls // sorted too, if its samples sorted them
 		}
+		if heads != nil {
+			var head []byte
+			if found && len(dst) > first {
+				head = r.transcodeHead(s.head)
+			}
+			for range len(dst) - first {
+				*heads = append(*heads, head)
+			}
+		}
 		if len(dst) == first {
 			continue
 		}
 		waiting := d.pending.waiting()
-		if spans == nil && !waiting {
+		if !spans && !waiting {
 			continue
 		}
-		sk := seriesKey(name, sent)
-		if spans != nil {
-			spans[sk] = append(spans[sk], span{first, len(dst), i})
+		var sk uint64
+		if found {
+			sk = kn.sk
+		} else {
+			sk = seriesKey(name, sent)
+		}
+		if spans {
+			r.addSpan(sk, span{first, len(dst), i})
 		}
 		if waiting {
 			d.pending.attach(sk, dst[first:])
 		}
 	}
-	if spans == nil {
+	if !spans {
 		return dst, refused
 	}
 	for i := range r.series {
@@ -176,7 +229,7 @@ func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst
 			}
 			var best *sample.Sample
 			var bestDist uint64
-			for _, sp := range spans[key] {
+			for sp := range r.spans(key) {
 				if !r.sameSeries(sp.series, i) {
 					continue // another series of the same hash
 				}
@@ -201,6 +254,39 @@ func (d *Decoder) decode(r *writeRequest, limits sample.Limits, nowMs int64, dst
 // span is where the samples of a series of a request are in the samples
 // decoded: dst[from:to] came from r.series[series].
 type span struct{ from, to, series int }
+
+// spanNode is a span in a list of the spans of one seriesKey.
+type spanNode struct {
+	span
+	next int32 // -1 at the end
+}
+
+// addSpan adds sp to the spans of seriesKey k.
+func (r *writeRequest) addSpan(k uint64, sp span) {
+	n := int32(len(r.spanList))
+	r.spanList = append(r.spanList, spanNode{sp, -1})
+	if ends, ok := r.spanOf[k]; ok {
+		r.spanList[ends[1]].next = n
+		r.spanOf[k] = [2]int32{ends[0], n}
+	} else {
+		r.spanOf[k] = [2]int32{n, n}
+	}
+}
+
+// spans yields the spans of seriesKey k in the order they were added.
+func (r *writeRequest) spans(k uint64) func(yield func(span) bool) {
+	return func(yield func(span) bool) {
+		ends, ok := r.spanOf[k]
+		if !ok {
+			return
+		}
+		for i := ends[0]; i >= 0; i = r.spanList[i].next {
+			if !yield(r.spanList[i].span) {
+				return
+			}
+		}
+	}
+}
 
 // checkSeries holds a series, as a sample of it of value 0 at nowMs, to
 // the decoders' rules (sample.Validate, which sorts the labels: a copy of

@@ -108,9 +108,9 @@ func (h *Handler) serve(r *http.Request) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	err = h.Decode(body, res.v2, func(samples []sample.Sample, refused []ingest.Refused) error {
+	err = h.Decode(body, res.v2, func(samples []sample.Sample, heads [][]byte, refused []ingest.Refused) error {
 		res.written = len(samples)
-		if err := h.opts.Writer.Write(r.Context(), Gateway, samples, refused); err != nil {
+		if err := h.opts.Writer.WriteHeads(r.Context(), Gateway, samples, heads, refused); err != nil {
 			h.opts.Logger.Warn("remote write: Kafka did not take a request; the client is told to send it again", "samples", len(samples), "err", err)
 			return err
 		}
@@ -126,22 +126,24 @@ func (h *Handler) serve(r *http.Request) (result, error) {
 }
 
 // Decode decodes a request's body (snappy-compressed; a remote write 2.0
-// request if v2) as ServeHTTP does, and calls write with its samples and
-// the samples it refused; the samples are valid only during the call.
-// It returns the decoding's error, or write's.
-func (h *Handler) Decode(body []byte, v2 bool, write func(samples []sample.Sample, refused []ingest.Refused) error) error {
+// request if v2) as ServeHTTP does, and calls write with its samples, the
+// heads of their series (as ingest.Writer.WriteHeads takes them) and the
+// samples it refused; the samples are valid only during the call. It
+// returns the decoding's error, or write's.
+func (h *Handler) Decode(body []byte, v2 bool, write func(samples []sample.Sample, heads [][]byte, refused []ingest.Refused) error) error {
 	dec, err := h.decodeRequest(body, v2)
 	if err != nil {
 		return err
 	}
 	defer dec.release()
-	return write(dec.samples, dec.refused)
+	return write(dec.samples, dec.heads, dec.refused)
 }
 
 // decoded is what a request's body came to: the samples to write and the
 // refused ones. The samples are the Handler's buffers until release.
 type decoded struct {
 	samples []sample.Sample
+	heads   [][]byte
 	refused []ingest.Refused
 	h       *Handler
 	bufs    *decodeBufs
@@ -153,7 +155,8 @@ func (d *decoded) release() {
 		return
 	}
 	clear(d.samples) // the samples' strings are the body's
-	d.bufs.samples = d.samples[:0]
+	clear(d.heads)
+	d.bufs.samples, d.bufs.heads = d.samples[:0], d.heads[:0]
 	d.bufs.req.reset()
 	d.h.bufs.Put(d.bufs)
 	*d = decoded{}
@@ -165,6 +168,7 @@ type decodeBufs struct {
 	raw     []byte // the body, snappy-decoded
 	req     writeRequest
 	samples []sample.Sample
+	heads   [][]byte
 }
 
 // decodeRequest turns a request's body (snappy-compressed; a remote write
@@ -210,11 +214,12 @@ func (h *Handler) decodeInto(bufs *decodeBufs, body []byte, v2 bool) (decoded, e
 	if cap(bufs.samples) < n {
 		bufs.samples = make([]sample.Sample, 0, n)
 	}
-	samples, refused := h.dec.decode(&bufs.req, h.opts.Samples, h.opts.Now().UnixMilli(), bufs.samples[:0], nil)
+	heads := bufs.heads[:0]
+	samples, refused := h.dec.decode(&bufs.req, h.opts.Samples, h.opts.Now().UnixMilli(), bufs.samples[:0], &heads, nil)
 	for i := range refused {
 		// What the Handler keeps of a refused sample past the request
 		// is not the buffers'.
 		refused[i].Sample.Labels = slices.Clone(refused[i].Sample.Labels)
 	}
-	return decoded{samples: samples, refused: refused, h: h, bufs: bufs}, nil
+	return decoded{samples: samples, heads: heads, refused: refused, h: h, bufs: bufs}, nil
 }

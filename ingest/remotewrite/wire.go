@@ -58,6 +58,12 @@ type writeRequest struct {
 	exLabels   []sample.Label // the exemplars' labels
 	histograms []wireHistogram
 	metadata   []wireMetadata
+	// The spans of samples of each seriesKey, for the exemplars (see
+	// decode): first and last in spanList.
+	spanOf   map[uint64][2]int32
+	spanList []spanNode
+	// The series' heads (transcodeHead), one after the other.
+	headBuf []byte
 }
 
 // wireSeries is one TimeSeries of a writeRequest: its name (the value of
@@ -66,6 +72,9 @@ type writeRequest struct {
 type wireSeries struct {
 	name                                  string
 	labels, points, exemplars, histograms bounds
+	// head is where its label fields are in the body, when they all come
+	// before its other fields (as Prometheus sends them); else empty.
+	head bounds
 }
 
 // bounds are the indexes [from, to) of a series' part of a slice.
@@ -106,6 +115,8 @@ func (r *writeRequest) reset() {
 	clear(r.labels)
 	clear(r.exLabels)
 	clear(r.metadata)
+	clear(r.spanOf)
+	r.spanList, r.headBuf = r.spanList[:0], r.headBuf[:0]
 	r.str = ""
 	r.series, r.labels, r.points = r.series[:0], r.labels[:0], r.points[:0]
 	r.exemplars, r.exLabels, r.histograms, r.metadata = r.exemplars[:0], r.exLabels[:0], r.histograms[:0], r.metadata[:0]
@@ -206,10 +217,20 @@ func (r *writeRequest) unmarshal(b []byte) error {
 func (r *writeRequest) unmarshalSeries(b []byte, base int) error {
 	s := wireSeries{labels: bounds{from: len(r.labels)}, points: bounds{from: len(r.points)},
 		exemplars: bounds{from: len(r.exemplars)}, histograms: bounds{from: len(r.histograms)}}
+	// The label fields lead when none comes after another field.
+	labelsEnd, other, mixed := 0, false, false
 	for i := 0; i < len(b); {
+		if b[i] == 0x0a { // a label field
+			mixed = mixed || other
+		} else {
+			other = true
+		}
 		// Most fields: a label or a sample, shorter than 128 bytes.
 		if c := b[i]; (c == 0x0a || c == 0x12) && i+1 < len(b) && b[i+1] < 0x80 && i+2+int(b[i+1]) <= len(b) {
 			from, to := i+2, i+2+int(b[i+1])
+			if c == 0x0a {
+				labelsEnd = to
+			}
 			if n, v, ok := plainLabel(b[from:to]); ok && c == 0x0a {
 				name, value := r.str[base+from+2:base+from+2+n], r.str[base+from+4+n:base+from+4+n+v]
 				if name == nameLabel {
@@ -246,9 +267,15 @@ func (r *writeRequest) unmarshalSeries(b []byte, base int) error {
 		if err := r.seriesField(&s, num, b[from:to], base+from); err != nil {
 			return err
 		}
+		if num == fieldSeriesLabels {
+			labelsEnd = to
+		}
 		i = to
 	}
 	s.labels.to, s.points.to, s.exemplars.to, s.histograms.to = len(r.labels), len(r.points), len(r.exemplars), len(r.histograms)
+	if !mixed && labelsEnd > 0 {
+		s.head = bounds{base, base + labelsEnd}
+	}
 	r.series = append(r.series, s)
 	return nil
 }
@@ -285,9 +312,49 @@ func (r *writeRequest) seriesField(s *wireSeries, num int32, b []byte, base int)
 	return nil
 }
 
+// transcodeHead returns the label fields at b of the body, as Prometheus
+// sends them, as the head of a Series of tumble's native batch
+// (sample.AppendSeriesHead): the __name__ label as its name field, each
+// other Label message as it is in a label field. It returns nil for a label
+// of other fields than a name and a value, each shorter than 128 bytes.
+// The heads of a request share one buffer, as long as the body at most.
+func (r *writeRequest) transcodeHead(b bounds) []byte {
+	if cap(r.headBuf) < len(r.str) {
+		r.headBuf = make([]byte, 0, len(r.str))
+	}
+	from := len(r.headBuf)
+	out := r.headBuf
+	head := r.str[b.from:b.to]
+	named := false
+	for i := 0; i < len(head); {
+		if head[i] != 0x0a || i+1 >= len(head) || head[i+1] >= 0x80 || i+2+int(head[i+1]) > len(head) {
+			return nil
+		}
+		msg := head[i+2 : i+2+int(head[i+1])]
+		n, v, ok := plainLabel(msg)
+		if !ok {
+			return nil
+		}
+		if msg[2:2+n] == nameLabel {
+			if named {
+				return nil // the last one is the name; the native form takes every one as one
+			}
+			named = true
+			out = append(out, 0x0a, byte(v))
+			out = append(out, msg[4+n:]...)
+		} else {
+			out = append(out, 0x12, byte(len(msg)))
+			out = append(out, msg...)
+		}
+		i += 2 + len(msg)
+	}
+	r.headBuf = out
+	return out[from:len(out):len(out)]
+}
+
 // plainLabel reports whether the Label b is as most are: a name of n
 // bytes, then a value of v bytes, each shorter than 128 bytes.
-func plainLabel(b []byte) (n, v int, ok bool) {
+func plainLabel[T string | []byte](b T) (n, v int, ok bool) {
 	if len(b) < 4 || b[0] != 0x0a || b[1] >= 0x80 {
 		return 0, 0, false
 	}

@@ -269,7 +269,7 @@ func TestTypesKeepNoBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := NewDecoder()
-	d.decode(&r, sample.DefaultLimits(), now, nil, nil)
+	d.decode(&r, sample.DefaultLimits(), now, nil, nil, nil)
 	body := uintptr(unsafe.Pointer(unsafe.StringData(r.str)))
 	if len(d.types.families) != 2 {
 		t.Fatalf("got %d families, want 2", len(d.types.families))
@@ -316,6 +316,27 @@ func compareDecoded(t *testing.T, what string, got []sample.Sample, gotRefused [
 	}
 }
 
+// checkHeads holds the heads decode gave with samples to their series: one
+// per sample, each nil or the head of a Series of the sample's name and
+// labels.
+func checkHeads(t *testing.T, what string, samples []sample.Sample, heads [][]byte) {
+	t.Helper()
+	if len(heads) != len(samples) {
+		t.Fatalf("%s: %d heads for %d samples", what, len(heads), len(samples))
+	}
+	for i := range samples {
+		if heads[i] == nil {
+			continue
+		}
+		s := samples[i]
+		s.Key = sample.SeriesKey{}
+		got, err := sample.DecodeRecord(sample.AppendSeries(nil, heads[i], []sample.Sample{s}), sample.FormatProto, nil)
+		if err != nil || len(got) != 1 || got[0].Name != s.Name || !slices.Equal(got[0].Labels, s.Labels) {
+			t.Errorf("%s: sample %d: head %x decodes to %v, %v; want %q%q", what, i, heads[i], got, err, s.Name, s.Labels)
+		}
+	}
+}
+
 // decodeLimits are limits that samples of fuzzed requests break now and
 // then, and the defaults.
 var decodeLimits = []sample.Limits{
@@ -344,9 +365,12 @@ func checkDecode(t *testing.T, raw []byte) {
 			if n > 0 {
 				dst = make([]sample.Sample, 0, r.samples()) // reused buffers
 			}
-			got, gotRefused := d.decode(&r, limits, now, dst, nil)
+			var heads [][]byte
+			got, gotRefused := d.decode(&r, limits, now, dst, &heads, nil)
 			wantS, wantRefused := ref.Decode(&want, limits, now, nil, nil)
-			compareDecoded(t, fmt.Sprintf("body %x, limits %d, request %d", raw, k, n), got, gotRefused, wantS, wantRefused)
+			what := fmt.Sprintf("body %x, limits %d, request %d", raw, k, n)
+			compareDecoded(t, what, got, gotRefused, wantS, wantRefused)
+			checkHeads(t, what, got, heads)
 			// The prompb path of Decode too.
 			got, gotRefused = NewDecoder().Decode(&want, limits, now, nil, nil)
 			wantS, wantRefused = newReferenceDecoder().Decode(&want, limits, now, nil, nil)

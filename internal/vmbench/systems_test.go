@@ -110,10 +110,12 @@ type tumble struct {
 }
 
 // warm is the state of a router that has seen every series: its record
-// decoder and its matcher, which remember series.
+// decoder and its matcher, which remember series; and of a gateway that
+// has: its handler remembers the series it checked.
 type warm struct {
 	rd *sample.Decoder
 	m  *rules.Matcher
+	rw *remotewrite.Handler
 }
 
 // warmed are the warm states of each arrival and path, kept from one
@@ -140,13 +142,14 @@ func openTumble(w *Workload, p path, obs observer) (pipeline, error) {
 	}
 	t := &tumble{w: w, path: p, obs: obs, agg: agg, rw: rw}
 	// Steady state: the family's metadata came long ago, and every series
-	// was seen in an earlier window, so the match cache holds it.
+	// was seen in an earlier window, so the match cache, the router's decoder
+	// and, on the remote-write path, the gateway remember it.
 	if err := t.decodeMetadata(); err != nil {
 		return nil, err
 	}
 	key := [2]int{int(w.Arrival), int(p)}
 	if ws, ok := warmed[key]; ok {
-		t.rd, t.m = ws.rd, ws.m
+		t.rd, t.m, t.rw = ws.rd, ws.m, ws.rw
 		return t, nil
 	}
 	rs, err := rules.ParseFile(tumbleRules)
@@ -155,7 +158,7 @@ func openTumble(w *Workload, p path, obs observer) (pipeline, error) {
 	}
 	t.rd = sample.NewDecoder(0)
 	t.m = rules.NewMatcher(rs, rules.MatcherOptions{Seed: t.rd.Seed()})
-	warmed[key] = warm{t.rd, t.m}
+	warmed[key] = warm{t.rd, t.m, t.rw}
 	for i := range w.PassRequests() {
 		good, _, err := t.rd.DecodeRecordSamples(w.Native[i], sample.FormatProto, nil, nil)
 		if err != nil {
@@ -167,6 +170,11 @@ func openTumble(w *Workload, p path, obs observer) (pipeline, error) {
 			}
 			t.m.Match(&good[j])
 		}
+		if p == remoteWrite {
+			if err := t.rw.Decode(w.Snappy[i], false, func([]sample.Sample, [][]byte, []ingest.Refused) error { return nil }); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return t, nil
 }
@@ -176,7 +184,7 @@ func (t *tumble) push(req int, shiftMs int64) error {
 		return t.record(t.w.Native[req], shiftMs)
 	}
 	n := RequestSamples
-	return t.rw.Decode(t.w.Snappy[req], false, func(samples []sample.Sample, refused []ingest.Refused) error {
+	return t.rw.Decode(t.w.Snappy[req], false, func(samples []sample.Sample, heads [][]byte, refused []ingest.Refused) error {
 		if len(refused) > 0 {
 			return fmt.Errorf("tumble: remote write refused %d samples, the first: %s: %w", len(refused), refused[0].Reason, refused[0].Err)
 		}
@@ -188,7 +196,7 @@ func (t *tumble) push(req int, shiftMs int64) error {
 		}
 		// ingest.Writer writes these records to the raw topic; the router
 		// reads them from there.
-		for _, rec := range ingest.Records("raw", samples) {
+		for _, rec := range ingest.Records("raw", samples, heads) {
 			if err := t.record(rec.Value, 0); err != nil {
 				return err
 			}
@@ -200,7 +208,7 @@ func (t *tumble) push(req int, shiftMs int64) error {
 // decodeMetadata has the handler learn the family's type from the
 // workload's metadata request.
 func (t *tumble) decodeMetadata() error {
-	return t.rw.Decode(t.w.Metadata, false, func([]sample.Sample, []ingest.Refused) error { return nil })
+	return t.rw.Decode(t.w.Metadata, false, func([]sample.Sample, [][]byte, []ingest.Refused) error { return nil })
 }
 
 // record is what the router and the shard's replica do with one raw

@@ -24,7 +24,7 @@
 // only to refuse a sample of it. BenchmarkDecode measures it.
 //
 // The Handler remembers the series it found valid, by two hashes of their
-// label fields as sent (some 100 bytes a series, two generations of
+// label fields as sent (under 200 bytes a series, two generations of
 // DefaultKnownSeries): a series sent again is neither checked nor hashed
 // again. The label fields of a series sent as Prometheus sends them
 // (labels first, each a name and a value) are transcoded to the head of a

@@ -19,7 +19,7 @@ const DefaultKnownSeries = 1 << 17
 // one under a seed of its own: 128 bits, the second unknown outside the
 // process), in two generations of at most size series each. A series sent
 // again, label for label the same bytes, is not checked or hashed again.
-// It keeps a series' keys only, some 100 bytes a series: its labels are
+// It keeps a series' keys only, under 200 bytes a series: its labels are
 // the request's. Remembering holds for one set of limits: other limits
 // forget everything. Any goroutine may use it.
 type knownSeries struct {

@@ -35,7 +35,9 @@ func TestOTLP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcExp, err := otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithEndpoint(s.grpcListener.Addr().String()), otlpmetricgrpc.WithInsecure())
+	// gRPC gzip-compressed, as the collector's otlp exporter sends by default.
+	grpcExp, err := otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithEndpoint(s.grpcListener.Addr().String()), otlpmetricgrpc.WithInsecure(),
+		otlpmetricgrpc.WithCompressor("gzip"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,10 @@ import (
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	// OTLP exporters compress with gzip (the collector's by default): a
+	// gRPC server in this process takes it, decompressed within its
+	// message size limit, as grpc-go bounds it.
+	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -191,7 +195,8 @@ func grpcCode(err error) codes.Code {
 	return codes.InvalidArgument
 }
 
-// Register serves the gateway as the OTLP MetricsService on gs.
+// Register serves the gateway as the OTLP MetricsService on gs, gzip
+// compressed or not.
 func (g *Gateway) Register(gs *grpc.Server) {
 	colmetricspb.RegisterMetricsServiceServer(gs, &grpcService{g: g})
 }

@@ -87,8 +87,9 @@ type Sample struct {
 	TimestampMs int64
 	TraceID     TraceID
 	// Key, when not zero, identifies the series as Labels.Hashes does, under
-	// the seed of the Decoder that decoded it, which computes it once per
-	// series: whoever changes Name or Labels must zero it.
+	// the seed of what decoded the sample (a Decoder, a gateway), which
+	// computes it once per series: whoever changes Name or Labels must zero
+	// it.
 	Key SeriesKey
 }
 

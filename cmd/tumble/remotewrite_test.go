@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tumblemetrics/tumble/aggregator"
@@ -269,24 +270,49 @@ func waitWritten(t *testing.T, base string, n float64, done <-chan error) {
 	t.Fatal("the remote-write gateway wrote nothing for a minute")
 }
 
-// readRaw returns the samples of every committed record of topic.
+// readRaw returns the samples of topic, read committed, up to the
+// end of each of its partitions at the time of the call. It waits while
+// records come, and fails after a minute without any.
 func readRaw(t *testing.T, broker, topic string) []sample.Sample {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.KeepControlRecords()) // a transaction's marker ends a partition as often as not
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	cancel()
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("the raw topic's end offsets: %v", err)
+	}
+	left := map[int32]int64{} // the partitions not read to their end
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
 	var out []sample.Sample
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	for moved := time.Now(); len(left) > 0; {
+		if time.Since(moved) > time.Minute {
+			t.Fatalf("raw topic: nothing read for a minute, %d partitions not read to their end (%v), %d samples read", len(left), left, len(out))
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		fs := cl.PollFetches(ctx)
 		cancel()
-		if fs.Empty() {
-			return out
-		}
 		for _, r := range fs.Records() {
+			moved = time.Now()
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				continue
+			}
 			ss, err := sample.DecodeRecord(r.Value, sample.ParseFormat(string(headerValue(r, sample.ContentTypeHeader))), nil)
 			if err != nil {
 				t.Fatalf("raw record at %d/%d: %v", r.Partition, r.Offset, err)
@@ -294,6 +320,7 @@ func readRaw(t *testing.T, broker, topic string) []sample.Sample {
 			out = append(out, ss...)
 		}
 	}
+	return out
 }
 
 func headerValue(r *kgo.Record, key string) []byte {

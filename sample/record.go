@@ -167,7 +167,7 @@ func NewDecoder(size int) *Decoder {
 	if size <= 0 {
 		size = DefaultDecoderSeries
 	}
-	return &Decoder{series: seriesCache{size: size, keyed: true, seed: maphash.MakeSeed(), seeded: true}}
+	return &Decoder{series: seriesCache{size: size, keyed: true, seed: maphash.MakeSeed()}}
 }
 
 // Seed is the seed of the Keys d gives samples: a Matcher under the same

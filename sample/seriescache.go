@@ -26,7 +26,6 @@ type seriesCache struct {
 	size         int
 	keyed        bool // a Decoder's: series get their Key
 	seed         maphash.Seed
-	seeded       bool
 	cur, prev    hashtab.Table[cachedSeries]
 	hits, misses int
 	points       []int32 // the Point messages of the Series being decoded: start, end
@@ -44,8 +43,8 @@ func (c *seriesCache) useful() bool { return c.size > 0 || c.misses < 64 || c.hi
 // hash returns the hashes of head, the bytes of a series' name and label
 // fields.
 func (c *seriesCache) hash(head []byte) hashtab.Key {
-	if !c.seeded {
-		c.seed, c.seeded = maphash.MakeSeed(), true
+	if c.seed == (maphash.Seed{}) { // a record's cache: seeded on first use
+		c.seed = maphash.MakeSeed()
 	}
 	return hashtab.Key{H: xxhash.Sum64(head), Check: maphash.Bytes(c.seed, head)}
 }
